@@ -1,0 +1,3 @@
+"""pantry: a caching proxy for package registries."""
+
+__version__ = "0.1.0"

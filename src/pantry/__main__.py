@@ -1,0 +1,5 @@
+"""Allow ``python -m pantry``."""
+
+from pantry.cli import main
+
+raise SystemExit(main())

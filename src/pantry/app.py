@@ -1,0 +1,113 @@
+"""Composition root: every object of a running pantry is built here, from the Config."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Mapping
+
+from aiohttp import web
+
+from pantry.cache.engine import Engine
+from pantry.clients import discover
+from pantry.config import Config, RepositoryConfig
+from pantry.errors import ConfigError
+from pantry.metrics import Metrics
+from pantry.repositories import Repository
+from pantry.repositories.pypi import PypiProxy
+from pantry.storage.blobs_fs import FsBlobStore
+from pantry.storage.index_sqlite import SqliteIndex
+from pantry.upstream.breaker import Breaker
+from pantry.upstream.client import Timeouts, UpstreamClient
+from pantry.web import middleware
+from pantry.web.handlers import Handlers
+from pantry.web.routes import add_routes
+
+log = logging.getLogger(__name__)
+
+MAX_HEADER_BYTES = 16 * 1024
+
+
+def own_urls(config: Config) -> list[str]:
+    """URLs under which this pantry may be reached (for the discovery loop guard)."""
+    urls = [f"http://{config.host}:{config.port}/"]
+    if config.public_url:
+        urls.append(config.public_url + "/")
+    return urls
+
+
+def resolve_upstream(repo: RepositoryConfig, config: Config, env: Mapping[str, str]) -> str:
+    """The configured upstream, or the one discovered from the user's clients."""
+    if repo.upstream is not None:
+        return repo.upstream
+    if repo.type == "pypi":
+        found = discover.discover_pypi_upstream(
+            env=env,
+            data_dir=config.data,
+            own_urls=own_urls(config),
+            pip_config_value=discover.read_pip_config_index_url(),
+        )
+    else:
+        raise ConfigError(f"[repositories.{repo.name}]: needs an upstream URL")
+    if found.note:
+        log.warning("%s", found.note)
+    log.info("repository=%s upstream=%s source=%s", repo.name, found.url, found.source)
+    return found.url
+
+
+def build_app(config: Config, env: Mapping[str, str] | None = None) -> web.Application:
+    """The aiohttp application for ``config``; raises ConfigError/StorageError early."""
+    env = os.environ if env is None else env
+    blobs = FsBlobStore(config.data)
+    removed = blobs.clean_leftovers()
+    if removed:
+        log.info("removed %d leftover temp files from an earlier run", removed)
+    index = SqliteIndex(config.data / "index.sqlite")
+    metrics = Metrics()
+    breaker = Breaker(open_s=config.upstream.breaker_open_s)
+    upstream = UpstreamClient(
+        breaker,
+        Timeouts(
+            connect_s=config.upstream.connect_timeout_s, read_s=config.upstream.read_timeout_s
+        ),
+    )
+    engine = Engine(
+        blobs,
+        index,
+        upstream,
+        metrics,
+        offline=config.offline,
+        metadata_read_s=config.upstream.metadata_timeout_s,
+    )
+    repositories: dict[str, Repository] = {}
+    for repo in config.repositories.values():
+        if config.offline:
+            url = _remembered_or_blank(repo, config, env)
+        else:
+            url = resolve_upstream(repo, config, env)
+        repositories[repo.name] = PypiProxy(repo, url, engine)
+    handlers = Handlers(
+        repositories, metrics, breaker, public_url=config.public_url, offline=config.offline
+    )
+    app = web.Application(
+        middlewares=middleware.build(config.allow, metrics),
+        handler_args={"max_line_size": 8190, "max_field_size": MAX_HEADER_BYTES},
+    )
+    add_routes(app, handlers)
+
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        await upstream.start()
+        yield
+        await upstream.close()
+        index.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+def _remembered_or_blank(repo: RepositoryConfig, config: Config, env: Mapping[str, str]) -> str:
+    """Offline, discovery is only for display: never fail start-up over it."""
+    try:
+        return resolve_upstream(repo, config, env)
+    except ConfigError:
+        return ""

@@ -1,0 +1,1 @@
+"""The cache engine shared by every format."""

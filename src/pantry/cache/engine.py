@@ -1,0 +1,269 @@
+"""The cache engine: lookup, freshness, single flight, fetch, tee, verify, commit, stale.
+
+Formats describe *what* to fetch (a ``Fetch``); the engine owns *how*:
+- artifacts are fetched once, streamed to the client while written and hashed
+  (``tee.Download``), verified against the published digest, committed, and
+  served from disk forever after;
+- metadata is fresh for its TTL, then revalidated with ETag/Last-Modified;
+  when upstream fails in any way the stale copy is served, however old;
+- concurrent misses of one key share one upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+
+from pantry.cache.flight import SingleFlight
+from pantry.cache.freshness import Freshness, judge
+from pantry.cache.tee import Download
+from pantry.errors import NotFound, OfflineMiss, StorageError, UpstreamError, VerificationError
+from pantry.metrics import Metrics
+from pantry.model import ArtifactKind, BlobId, CacheKey, Digest, Entry, XCache
+from pantry.storage.blobs import BlobStore, BlobWriter
+from pantry.storage.index import Index, Link
+from pantry.upstream.client import UpstreamClient, mask
+
+log = logging.getLogger(__name__)
+
+METADATA_LIMIT = 512 * 1024 * 1024  # refuse absurd metadata bodies
+OFF_LOOP_BYTES = 1024 * 1024  # transform bodies larger than this in a worker thread
+
+
+@dataclass(frozen=True, slots=True)
+class Transformed:
+    """Metadata made ready to serve, and the artifacts it names."""
+
+    body: bytes
+    content_type: str
+    links: tuple[Link, ...] = ()
+
+
+Transform = Callable[[bytes, str, str], Transformed]
+"""(upstream body, upstream content type, final upstream URL) -> what to store."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """What a format wants for one request."""
+
+    repository: str
+    key: CacheKey
+    url: str
+    kind: ArtifactKind
+    headers: Mapping[str, str] = field(default_factory=dict)
+    ttl_s: float = 0.0
+    digest: Digest | None = None  # artifacts: the published hash
+    transform: Transform | None = None  # metadata: rewrite before storing
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """The engine's answer: a committed entry, or a download to stream from."""
+
+    outcome: XCache
+    entry: Entry | None = None
+    download: Download | None = None
+
+
+class Engine:
+    """One per process, shared by every repository."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        index: Index,
+        upstream: UpstreamClient,
+        metrics: Metrics,
+        *,
+        offline: bool = False,
+        metadata_read_s: float = 10.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.blobs = blobs
+        self.index = index
+        self.upstream = upstream
+        self.metrics = metrics
+        self.offline = offline
+        self.metadata_read_s = metadata_read_s
+        self.clock = clock
+        self._metadata_flight: SingleFlight[tuple[Entry, XCache]] = SingleFlight()
+        self._downloads: dict[CacheKey, Download] = {}
+
+    def lookup(self, key: CacheKey) -> Entry | None:
+        """The committed entry for ``key`` whose blob is still on disk."""
+        entry = self.index.get(key)
+        if entry is not None and not self.blobs.exists(entry.blob):
+            log.warning("blob missing for cached entry, refetching key=%s", key)
+            self.index.delete(key)
+            return None
+        return entry
+
+    async def get(self, fetch: Fetch, *, revalidate: bool = False) -> Served:
+        """Serve ``fetch`` from cache or upstream, by the rules in the module doc.
+
+        ``revalidate`` forces a metadata refresh even when fresh (used when a
+        file is asked for that cached metadata does not name).
+        """
+        entry = self.lookup(fetch.key)
+        state = judge(entry, fetch.ttl_s, self.clock())
+        if revalidate and state is Freshness.FRESH and fetch.kind is ArtifactKind.METADATA:
+            state = Freshness.STALE
+        if self.offline:
+            if entry is None:
+                raise OfflineMiss(f"{fetch.key} is not cached and pantry runs offline")
+            return Served(XCache.HIT if state is Freshness.FRESH else XCache.OFFLINE, entry)
+        match state:
+            case Freshness.FRESH:
+                assert entry is not None
+                return Served(XCache.HIT, entry)
+            case Freshness.STALE:
+                assert entry is not None
+                return await self._revalidate(fetch, entry)
+            case Freshness.MISSING if fetch.kind is ArtifactKind.ARTIFACT:
+                return await self._download(fetch)
+            case Freshness.MISSING:
+                found, outcome = await self._metadata(fetch, None)
+                return Served(outcome, found)
+
+    async def _revalidate(self, fetch: Fetch, entry: Entry) -> Served:
+        try:
+            found, outcome = await self._metadata(fetch, entry)
+        except (UpstreamError, StorageError) as exc:
+            log.warning("serving stale metadata key=%s reason=%s", fetch.key, exc)
+            self.metrics.stale_served.labels(fetch.repository).inc()
+            return Served(XCache.STALE, entry)
+        return Served(outcome, found)
+
+    async def _metadata(self, fetch: Fetch, entry: Entry | None) -> tuple[Entry, XCache]:
+        task = self._metadata_flight.run(fetch.key, lambda: self._fetch_metadata(fetch, entry))
+        return await asyncio.shield(task)
+
+    async def _fetch_metadata(self, fetch: Fetch, entry: Entry | None) -> tuple[Entry, XCache]:
+        headers = dict(fetch.headers)
+        if entry is not None and entry.etag:
+            headers["If-None-Match"] = entry.etag
+        if entry is not None and entry.last_modified:
+            headers["If-Modified-Since"] = entry.last_modified
+        try:
+            async with self.upstream.open(fetch.url, headers, read_s=self.metadata_read_s) as resp:
+                if resp.status == 304 and entry is not None:
+                    now = self.clock()
+                    self.index.touch(fetch.key, now)
+                    self._count(fetch, "not-modified")
+                    return replace(entry, fetched_at=now), XCache.REVALIDATED
+                if resp.status in (404, 410):
+                    self._count(fetch, "not-found")
+                    raise NotFound(f"upstream has no {fetch.key.partition(':')[2]}")
+                if resp.status != 200:
+                    raise UpstreamError(f"upstream answered {resp.status}: {mask(fetch.url)}")
+                body = await resp.read(METADATA_LIMIT)
+                content_type = resp.headers.get("Content-Type", "application/octet-stream")
+                etag, last_modified, url = (
+                    resp.headers.get("ETag"),
+                    resp.headers.get("Last-Modified"),
+                    resp.url,
+                )
+        except UpstreamError:
+            self._count(fetch, "error")
+            raise
+        self.metrics.upstream_bytes.labels(fetch.repository).inc(len(body))
+        self._count(fetch, "ok")
+        stored = await self._transform(fetch, body, content_type, url)
+        blob = await self._store_bytes(stored.body)
+        new = Entry(
+            key=fetch.key,
+            kind=ArtifactKind.METADATA,
+            blob=blob,
+            size=len(stored.body),
+            content_type=stored.content_type,
+            fetched_at=self.clock(),
+            etag=etag,
+            last_modified=last_modified,
+            url=fetch.url,
+        )
+        self.index.put(new, stored.links)
+        return new, XCache.MISS
+
+    async def _transform(
+        self, fetch: Fetch, body: bytes, content_type: str, url: str
+    ) -> Transformed:
+        if fetch.transform is None:
+            return Transformed(body, content_type)
+        try:
+            if len(body) > OFF_LOOP_BYTES:
+                return await asyncio.to_thread(fetch.transform, body, content_type, url)
+            return fetch.transform(body, content_type, url)
+        except ValueError as exc:  # FormatError and the formats' own parse errors
+            raise UpstreamError(f"upstream sent unusable metadata ({exc}): {mask(url)}") from exc
+
+    async def _store_bytes(self, body: bytes) -> BlobId:
+        writer = self.blobs.open_writer()
+        try:
+            writer.write(body)
+        except BaseException:
+            writer.abort()
+            raise
+        return await asyncio.to_thread(writer.commit)
+
+    async def _download(self, fetch: Fetch) -> Served:
+        download = self._downloads.get(fetch.key)
+        if download is None:
+            writer = self.blobs.open_writer()
+            download = Download(writer.temp_path, fetch.digest)
+            self._downloads[fetch.key] = download
+            task = asyncio.get_running_loop().create_task(
+                self._run_download(fetch, writer, download)
+            )
+            task.add_done_callback(lambda _t: self._downloads.pop(fetch.key, None))
+        return Served(XCache.MISS, download=download)
+
+    async def _run_download(self, fetch: Fetch, writer: BlobWriter, download: Download) -> None:
+        try:
+            async with self.upstream.open(fetch.url, fetch.headers) as resp:
+                if resp.status in (404, 410):
+                    self._count(fetch, "not-found")
+                    raise NotFound(f"upstream has no {fetch.url.rsplit('/', 1)[-1]}")
+                if resp.status != 200:
+                    raise UpstreamError(f"upstream answered {resp.status}: {mask(fetch.url)}")
+                download.start(resp.content_length, resp.headers.get("Content-Type", ""))
+                async for chunk in resp.iter_chunks():
+                    writer.write(chunk)
+                    download.feed(chunk)
+                expected = resp.content_length
+            if expected is not None and download.written != expected:
+                raise UpstreamError(f"upstream body truncated: {mask(fetch.url)}")
+            if not download.verify():
+                self.metrics.verification_failures.labels(fetch.repository).inc()
+                raise VerificationError(
+                    f"{fetch.url.rsplit('/', 1)[-1]} does not match its published {fetch.digest}"
+                )
+            blob = await asyncio.to_thread(writer.commit)
+            entry = Entry(
+                key=fetch.key,
+                kind=ArtifactKind.ARTIFACT,
+                blob=blob,
+                size=download.written,
+                content_type=download.content_type or "application/octet-stream",
+                fetched_at=self.clock(),
+                url=fetch.url,
+            )
+            self.index.put(entry)
+        except BaseException as exc:
+            writer.abort()
+            if not isinstance(exc, NotFound):
+                self._count(fetch, "error")
+            log.warning("download failed key=%s url=%s error=%s", fetch.key, mask(fetch.url), exc)
+            download.fail(exc if isinstance(exc, Exception) else UpstreamError("cancelled"))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        self._count(fetch, "ok")
+        self.metrics.upstream_bytes.labels(fetch.repository).inc(download.written)
+        download.complete(entry, self.blobs.path_of(blob))
+
+    def _count(self, fetch: Fetch, result: str) -> None:
+        self.metrics.upstream_fetches.labels(fetch.repository, fetch.kind.value, result).inc()

@@ -1,0 +1,167 @@
+"""Command line: ``pantry serve``, ``pantry setup <client>``, ``pantry check-config``.
+
+Every failure a user can cause (bad config, taken port, unwritable data dir)
+ends in one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from pantry import __version__, clients
+from pantry.config import DEFAULT_LISTEN, Config, load
+from pantry.errors import PantryError
+
+log = logging.getLogger("pantry")
+ACCESS_FORMAT = '%a "%r" %s %b %Tf xcache=%{X-Cache}o'
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``pantry`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except PantryError as exc:
+        print(f"pantry: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pantry", description="Caching proxy for package registries."
+    )
+    parser.add_argument("--version", action="version", version=f"pantry {__version__}")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the proxy")
+    _add_config_args(serve)
+    serve.add_argument("--offline", action="store_true", help="never contact upstream")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(func=_serve)
+
+    check = sub.add_parser("check-config", help="validate the configuration and print it")
+    _add_config_args(check)
+    check.set_defaults(func=_check_config)
+
+    setup = sub.add_parser("setup", help="print or apply client configuration for pantry")
+    setup.add_argument("client", help=f"one of: {', '.join(clients.CLIENTS)}")
+    setup.add_argument("--url", help="pantry's base URL (default: from --listen / PANTRY_LISTEN)")
+    setup.add_argument("--listen", help=f"HOST:PORT pantry listens on (default {DEFAULT_LISTEN})")
+    setup.add_argument("--repo", default=None, help="repository name (default: the client's)")
+    mode = setup.add_mutually_exclusive_group()
+    mode.add_argument("--write", action="store_true", help="apply it (with a backup)")
+    mode.add_argument("--undo", action="store_true", help="restore the backup")
+    setup.set_defaults(func=_setup)
+    return parser
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--listen", help=f"HOST:PORT (default {DEFAULT_LISTEN}, env PANTRY_LISTEN)")
+    parser.add_argument("--data", help="data directory (env PANTRY_DATA)")
+    parser.add_argument("--config", help="TOML config file (env PANTRY_CONFIG)")
+
+
+def _load(args: argparse.Namespace) -> Config:
+    return load(
+        env=os.environ,
+        config_file=args.config,
+        listen=args.listen,
+        data=args.data,
+        offline=getattr(args, "offline", False),
+    )
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = _load(args)
+    print(f"listen   {config.host}:{config.port}")
+    print(f"data     {config.data}")
+    print(f"allow    {', '.join(str(n) for n in config.allow)}")
+    for repo in config.repositories.values():
+        upstream = repo.upstream or "(discovered at start)"
+        print(f"/{repo.name}/  type={repo.type} upstream={upstream} ttl={repo.metadata_ttl_s:g}s")
+    return 0
+
+
+def _setup(args: argparse.Namespace) -> int:
+    if args.url:
+        base = args.url.rstrip("/")
+    else:
+        listen = args.listen or os.environ.get("PANTRY_LISTEN") or DEFAULT_LISTEN
+        base = f"http://{listen}"
+    action: clients.Action = "write" if args.write else "undo" if args.undo else "print"
+    kwargs = {"repo": args.repo} if args.repo else {}
+    return clients.setup(
+        args.client,
+        base_url=base,
+        action=action,
+        home=Path.home(),
+        env=os.environ,
+        out=sys.stdout,
+        **kwargs,
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.INFO)
+    config = _load(args)
+    from pantry.app import build_app  # noqa: PLC0415 - keeps `pantry setup` light
+
+    app = build_app(config)
+    runner_factory = _loop_factory()
+    with asyncio.Runner(loop_factory=runner_factory) as runner:
+        return runner.run(_run(app, config))
+
+
+def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop  # noqa: PLC0415 - optional speed-up
+    except ImportError:
+        return None
+    return uvloop.Loop
+
+
+async def _run(app: web.Application, config: Config) -> int:
+    runner = web.AppRunner(app, access_log_format=ACCESS_FORMAT, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, backlog=1024)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        print(
+            f"pantry: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr
+        )
+        return 2
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "pantry %s listening on http://%s:%d/ data=%s%s",
+        __version__,
+        config.host,
+        config.port,
+        config.data,
+        " offline" if config.offline else "",
+    )
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+    return 0

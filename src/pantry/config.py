@@ -1,0 +1,213 @@
+"""Configuration: TOML file + ``PANTRY_*`` environment + command line -> frozen values.
+
+Precedence: command line, then environment, then file, then defaults.  Every
+problem in a file is collected and reported at once, one per line; unknown
+keys are errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import platformdirs
+
+from pantry.errors import ConfigError
+
+DEFAULT_LISTEN = "127.0.0.1:7878"
+DEFAULT_TTL_S = 300.0
+REPOSITORY_TYPES = ("pypi",)
+DEFAULT_REPOSITORIES = {"pypi": "pypi"}  # name -> type, served with discovered upstreams
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class RepositoryConfig:
+    """One repository: ``/NAME/`` served from ``upstream`` (None: discover it)."""
+
+    name: str
+    type: str
+    upstream: str | None = None
+    metadata_ttl_s: float = DEFAULT_TTL_S
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamConfig:
+    """Deadlines and breaker settings shared by every upstream."""
+
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+    metadata_timeout_s: float = 10.0
+    breaker_open_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything ``pantry serve`` needs, validated."""
+
+    host: str
+    port: int
+    data: Path
+    allow: tuple[IPNetwork, ...]
+    repositories: Mapping[str, RepositoryConfig]
+    upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    public_url: str | None = None
+    offline: bool = False
+    config_file: Path | None = None
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (IPv6 in brackets) -> (host, port)."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"listen address {value!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
+
+
+def default_data_dir() -> Path:
+    """The per-user data dir, from platformdirs."""
+    return Path(platformdirs.user_data_dir("pantry", appauthor=False))
+
+
+class _Problems(list[str]):
+    """Collects every problem of a config file before failing."""
+
+    def check_keys(self, where: str, table: Mapping[str, object], known: set[str]) -> None:
+        for key in sorted(set(table) - known):
+            self.append(f"{where}: unknown key {key!r} (known: {', '.join(sorted(known))})")
+
+    def number(self, where: str, table: Mapping[str, object], key: str, default: float) -> float:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            self.append(f"{where}.{key}: must be a number >= 0, got {value!r}")
+            return default
+        return float(value)
+
+    def url(self, where: str, value: object) -> str | None:
+        if not isinstance(value, str):
+            self.append(f"{where}: must be a URL string")
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            self.append(f"{where}: {value!r} is not an http(s) URL")
+            return None
+        return value if value.endswith("/") else value + "/"
+
+
+def load(
+    *,
+    env: Mapping[str, str],
+    config_file: str | None = None,
+    listen: str | None = None,
+    data: str | None = None,
+    offline: bool = False,
+) -> Config:
+    """Build the Config from a file (optional), the environment and CLI values."""
+    path_text = config_file or env.get("PANTRY_CONFIG")
+    path = Path(path_text).expanduser() if path_text else None
+    raw = _read_toml(path) if path else {}
+    problems = _Problems()
+    problems.check_keys("config", raw, {"server", "upstream", "repositories"})
+    server = _table(problems, raw, "server")
+    problems.check_keys("[server]", server, {"listen", "data", "allow", "public_url", "offline"})
+    listen_text = listen or env.get("PANTRY_LISTEN") or str(server.get("listen", DEFAULT_LISTEN))
+    try:
+        host, port = parse_listen(listen_text)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        host, port = "127.0.0.1", 0
+    data_text = data or env.get("PANTRY_DATA") or server.get("data")
+    data_dir = Path(str(data_text)).expanduser() if data_text else default_data_dir()
+    allow = _allow(problems, server.get("allow", ["127.0.0.0/8", "::1/128"]))
+    public_url = server.get("public_url")
+    if public_url is not None and problems.url("[server].public_url", public_url) is None:
+        public_url = None
+    upstream = _upstream(problems, _table(problems, raw, "upstream"))
+    repositories = _repositories(problems, _table(problems, raw, "repositories"))
+    if problems:
+        where = f"{path}: " if path else ""
+        raise ConfigError(where + "invalid configuration:\n  " + "\n  ".join(problems))
+    return Config(
+        host=host,
+        port=port,
+        data=data_dir,
+        allow=allow,
+        repositories=repositories,
+        upstream=upstream,
+        public_url=str(public_url).rstrip("/") if public_url else None,
+        offline=offline or bool(server.get("offline", False)),
+        config_file=path,
+    )
+
+
+def _read_toml(path: Path) -> dict[str, object]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def _table(problems: _Problems, raw: Mapping[str, object], key: str) -> dict[str, object]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        problems.append(f"[{key}] must be a table")
+        return {}
+    return value
+
+
+def _allow(problems: _Problems, value: object) -> tuple[IPNetwork, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append("[server].allow: must be a list of CIDR strings")
+        return ()
+    networks: list[IPNetwork] = []
+    for item in value:
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            problems.append(f"[server].allow: {item!r} is not an address or CIDR range")
+    return tuple(networks)
+
+
+def _upstream(problems: _Problems, table: Mapping[str, object]) -> UpstreamConfig:
+    defaults = UpstreamConfig()
+    known = set(UpstreamConfig.__dataclass_fields__)
+    problems.check_keys("[upstream]", table, known)
+    return UpstreamConfig(
+        **{key: problems.number("[upstream]", table, key, getattr(defaults, key)) for key in known}
+    )
+
+
+def _repositories(problems: _Problems, table: Mapping[str, object]) -> dict[str, RepositoryConfig]:
+    repos = {name: RepositoryConfig(name, kind) for name, kind in DEFAULT_REPOSITORIES.items()}
+    for name, body in table.items():
+        where = f"[repositories.{name}]"
+        if not _NAME.match(name):
+            problems.append(f"{where}: name must be lowercase letters, digits, '.', '_' or '-'")
+            continue
+        if not isinstance(body, dict):
+            problems.append(f"{where}: must be a table")
+            continue
+        problems.check_keys(where, body, {"type", "upstream", "metadata_ttl_s"})
+        kind = body.get("type", DEFAULT_REPOSITORIES.get(name))
+        if kind not in REPOSITORY_TYPES:
+            problems.append(f"{where}.type: must be one of {', '.join(REPOSITORY_TYPES)}")
+            continue
+        upstream = (
+            problems.url(f"{where}.upstream", body["upstream"]) if "upstream" in body else None
+        )
+        if upstream is None and name not in DEFAULT_REPOSITORIES:
+            problems.append(f"{where}: needs an upstream URL")
+        ttl = problems.number(where, body, "metadata_ttl_s", DEFAULT_TTL_S)
+        repos[name] = RepositoryConfig(name, str(kind), upstream, ttl)
+    return repos

@@ -1,0 +1,70 @@
+"""Every Prometheus collector pantry exports, named in one place.
+
+Collectors live on a registry owned by the app (no global state), exposed
+at ``/-/metrics``.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from pantry.model import XCache
+
+
+class Metrics:
+    """The collectors of one pantry process."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "pantry_requests",
+            "Requests answered, by repository, cache outcome and status class.",
+            ["repository", "cache", "status"],
+            registry=self.registry,
+        )
+        self.upstream_fetches = Counter(
+            "pantry_upstream_fetches",
+            "Requests sent upstream, by repository, kind and result.",
+            ["repository", "kind", "result"],
+            registry=self.registry,
+        )
+        self.upstream_bytes = Counter(
+            "pantry_upstream_bytes",
+            "Bytes received from upstreams.",
+            ["repository"],
+            registry=self.registry,
+        )
+        self.stale_served = Counter(
+            "pantry_stale_served",
+            "Stale metadata served because upstream failed.",
+            ["repository"],
+            registry=self.registry,
+        )
+        self.verification_failures = Counter(
+            "pantry_verification_failures",
+            "Artifacts that did not match their published hash (never cached).",
+            ["repository"],
+            registry=self.registry,
+        )
+        self.upstreams_down = Gauge(
+            "pantry_upstreams_down",
+            "Upstream origins the circuit breaker currently holds as down.",
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "pantry_request_seconds",
+            "Time to answer a request (until the body starts for streamed files).",
+            ["cache"],
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30),
+            registry=self.registry,
+        )
+
+    def answered(self, repository: str, cache: XCache | None, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        label = cache.value if cache else "NONE"
+        self.requests.labels(repository, label, f"{status // 100}xx").inc()
+        self.request_seconds.labels(label).observe(seconds)
+
+    def render(self) -> bytes:
+        """The text exposition format."""
+        return generate_latest(self.registry)

@@ -1,0 +1,44 @@
+"""The Index protocol: cache keys to entries, and the links metadata published.
+
+A *link* records that upstream metadata named an artifact: the URL to fetch
+it from and the digest it must match.  Artifacts are only ever fetched from a
+link, which is how pantry refuses to fetch from hosts the metadata did not name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from pantry.model import CacheKey, Digest, Entry
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """An artifact named by upstream metadata."""
+
+    key: CacheKey
+    url: str
+    digest: Digest | None
+
+
+class Index(Protocol):
+    """Persistent map of cache entries and links."""
+
+    def get(self, key: CacheKey) -> Entry | None:
+        """The entry for a key, if cached."""
+
+    def put(self, entry: Entry, links: tuple[Link, ...] = ()) -> None:
+        """Insert or replace an entry, and record the links it names, atomically."""
+
+    def touch(self, key: CacheKey, fetched_at: float) -> None:
+        """Record that upstream confirmed the entry unchanged (a 304)."""
+
+    def delete(self, key: CacheKey) -> None:
+        """Forget an entry (its blob stays until garbage collection)."""
+
+    def get_link(self, key: CacheKey) -> Link | None:
+        """The link naming an artifact key, if any metadata named it."""
+
+    def close(self) -> None:
+        """Release the database."""

@@ -1,0 +1,138 @@
+"""Index on SQLite in WAL mode: one file, ``DATA/index.sqlite``.
+
+Calls are synchronous and short (point lookups and single-row upserts); the
+event loop calls them directly.  Writes happen only when something was
+fetched from upstream, never on a cache hit.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import cast
+
+import orjson
+
+from pantry.errors import StorageError
+from pantry.model import ArtifactKind, BlobId, CacheKey, Digest, Entry
+from pantry.storage.index import Link
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    blob TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    content_type TEXT NOT NULL,
+    fetched_at REAL NOT NULL,
+    etag TEXT,
+    last_modified TEXT,
+    url TEXT NOT NULL,
+    headers BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS links (
+    key TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    digest TEXT
+);
+"""
+
+# Column types as SQLite returns them for the SELECTs below.
+_EntryRow = tuple[str, str, int, str, float, str | None, str | None, str, bytes]
+_LinkRow = tuple[str, str | None]
+
+
+class SqliteIndex:
+    """The index of one data directory."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open the index {path}: {exc}") from exc
+
+    def get(self, key: CacheKey) -> Entry | None:
+        row = cast(
+            _EntryRow | None,
+            self._query(
+                "SELECT kind, blob, size, content_type, fetched_at, etag, last_modified, url, "
+                "headers FROM entries WHERE key = ?",
+                key,
+            ),
+        )
+        if row is None:
+            return None
+        kind, blob, size, content_type, fetched_at, etag, last_modified, url, headers = row
+        return Entry(
+            key=key,
+            kind=ArtifactKind(kind),
+            blob=BlobId(blob),
+            size=size,
+            content_type=content_type,
+            fetched_at=fetched_at,
+            etag=etag,
+            last_modified=last_modified,
+            url=url,
+            headers=orjson.loads(headers),
+        )
+
+    def put(self, entry: Entry, links: tuple[Link, ...] = ()) -> None:
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._db.execute(
+                    "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        entry.key,
+                        entry.kind.value,
+                        entry.blob,
+                        entry.size,
+                        entry.content_type,
+                        entry.fetched_at,
+                        entry.etag,
+                        entry.last_modified,
+                        entry.url,
+                        orjson.dumps(entry.headers),
+                    ),
+                )
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO links VALUES (?, ?, ?)",
+                    [(ln.key, ln.url, str(ln.digest) if ln.digest else None) for ln in links],
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot write the index: {exc}") from exc
+
+    def touch(self, key: CacheKey, fetched_at: float) -> None:
+        self._execute("UPDATE entries SET fetched_at = ? WHERE key = ?", fetched_at, key)
+
+    def delete(self, key: CacheKey) -> None:
+        self._execute("DELETE FROM entries WHERE key = ?", key)
+
+    def get_link(self, key: CacheKey) -> Link | None:
+        row = cast(_LinkRow | None, self._query("SELECT url, digest FROM links WHERE key = ?", key))
+        if row is None:
+            return None
+        url, digest = row
+        if digest is None:
+            return Link(key, url, None)
+        algorithm, _, hexdigest = digest.partition("=")
+        return Link(key, url, Digest(algorithm, hexdigest))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _query(self, sql: str, *args: object) -> tuple[object, ...] | None:
+        try:
+            row: tuple[object, ...] | None = self._db.execute(sql, args).fetchone()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read the index: {exc}") from exc
+        return row
+
+    def _execute(self, sql: str, *args: object) -> None:
+        try:
+            self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot write the index: {exc}") from exc

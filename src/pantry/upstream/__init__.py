@@ -1,0 +1,1 @@
+"""Talking to upstream registries: the pooled HTTP client and the circuit breaker."""

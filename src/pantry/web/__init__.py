@@ -1,0 +1,1 @@
+"""The HTTP layer: routes, handlers, middleware, pages under ``/-/``."""

@@ -1,0 +1,140 @@
+"""Handlers: request -> repository call -> response, nothing more.
+
+Cached files go out with ``FileResponse`` (sendfile, Range, conditional GET,
+HEAD); files still arriving from upstream are streamed from the shared
+download; every proxied response carries ``X-Cache`` and ``Server-Timing``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import orjson
+from aiohttp import web
+
+from pantry import __version__
+from pantry.errors import NotFound
+from pantry.metrics import Metrics
+from pantry.repositories import BASE_PLACEHOLDER, Reply, Repository
+from pantry.upstream.breaker import Breaker
+
+METADATA_CACHE = "max-age=0, must-revalidate"
+IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
+
+
+class Handlers:
+    """The request handlers of one app."""
+
+    def __init__(
+        self,
+        repositories: Mapping[str, Repository],
+        metrics: Metrics,
+        breaker: Breaker,
+        *,
+        public_url: str | None,
+        offline: bool,
+    ) -> None:
+        self.repositories = repositories
+        self.metrics = metrics
+        self.breaker = breaker
+        self.public_url = public_url
+        self.offline = offline
+
+    async def repository(self, request: web.Request) -> web.StreamResponse:
+        """``/NAME/<tail>``: delegate to the repository, then render its reply."""
+        started = time.perf_counter()
+        name = request.match_info["repo"]
+        repo = self.repositories.get(name)
+        if repo is None:
+            raise NotFound(f"no repository named {name!r} (have: {', '.join(self.repositories)})")
+        reply = await repo.handle(request.match_info["tail"], request.headers.get("Accept"))
+        headers = {"Server-Timing": f"pantry;dur={(time.perf_counter() - started) * 1000:.2f}"}
+        if reply.outcome is not None:
+            headers["X-Cache"] = reply.outcome.value
+            headers["Server-Timing"] += f', cache;desc="{reply.outcome.value}"'
+        headers["Cache-Control"] = IMMUTABLE_CACHE if reply.is_immutable else METADATA_CACHE
+        headers.update(reply.headers)
+        return await self._render(request, reply, headers)
+
+    async def _render(
+        self, request: web.Request, reply: Reply, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        if reply.location is not None:
+            raise web.HTTPMovedPermanently(reply.location, headers=headers)
+        if reply.body is not None:
+            headers["Content-Type"] = reply.content_type
+            return web.Response(status=reply.status, body=reply.body, headers=headers)
+        if reply.path is not None and reply.substitute_base:
+            body = reply.path.read_bytes().replace(
+                BASE_PLACEHOLDER.encode(), self._base(request).encode()
+            )
+            headers["Content-Type"] = reply.content_type
+            return web.Response(body=body, headers=headers)
+        if reply.path is not None:
+            headers["Content-Type"] = reply.content_type
+            return web.FileResponse(reply.path, headers=headers)
+        assert reply.download is not None
+        return await self._stream(request, reply, headers)
+
+    async def _stream(
+        self, request: web.Request, reply: Reply, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        download = reply.download
+        assert download is not None
+        await download.wait_started()
+        headers["Content-Type"] = download.content_type or reply.content_type
+        response = web.StreamResponse(headers=headers)
+        if download.size is not None:
+            response.content_length = download.size
+        await response.prepare(request)
+        if request.method == "HEAD":
+            return response
+        # An error here (failed verification, broken upstream) propagates and
+        # aiohttp drops the connection: the client sees an incomplete body.
+        async for chunk in download.follow():
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    def _base(self, request: web.Request) -> str:
+        """Absolute URL of the repository as the client reached it."""
+        name = request.match_info["repo"]
+        if self.public_url:
+            return f"{self.public_url}/{name}"
+        return f"{request.scheme}://{request.host}/{name}"
+
+    async def health(self, request: web.Request) -> web.Response:
+        """``/-/health``: 200 once ready, with what is up and down."""
+        down = self.breaker.down_origins(time.time())
+        body = {
+            "status": "ok",
+            "version": __version__,
+            "offline": self.offline,
+            "repositories": {
+                name: {"type": repo.type, "upstream": repo.upstream}
+                for name, repo in self.repositories.items()
+            },
+            "upstreams_down": down,
+        }
+        return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    async def metrics_page(self, request: web.Request) -> web.Response:
+        """``/-/metrics``: Prometheus text format."""
+        self.metrics.upstreams_down.set(len(self.breaker.down_origins(time.time())))
+        return web.Response(
+            body=self.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
+        )
+
+    async def dashboard(self, request: web.Request) -> web.Response:
+        """``/-/``: a plain page pointing at the repositories and admin endpoints."""
+        rows = "".join(
+            f"<li><a href='/{name}/'>/{name}/</a> ({repo.type})</li>"
+            for name, repo in self.repositories.items()
+        )
+        page = (
+            f"<!DOCTYPE html><title>pantry</title><h1>pantry {__version__}</h1>"
+            f"<ul>{rows}</ul><p><a href='/-/health'>health</a> "
+            "<a href='/-/metrics'>metrics</a></p>"
+        )
+        return web.Response(text=page, content_type="text/html")
