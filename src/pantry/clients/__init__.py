@@ -1,0 +1,68 @@
+"""``pantry setup <client>``: point package clients at pantry, and find their upstreams.
+
+Each client is one module providing a ``ClientSetup`` (see ``base.py``) plus one line in
+``_REGISTRY`` below; ``actions.py`` does the showing, writing, backing up and undoing
+for all of them, and ``discover.py`` finds the registry a client used before pantry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal, TextIO, assert_never
+
+from pantry.clients import actions
+from pantry.clients.base import ClientConfigError, ClientSetup, Target
+from pantry.clients.pdm import PdmSetup
+from pantry.clients.pip import PipSetup
+from pantry.clients.poetry import PoetrySetup
+from pantry.clients.uv import UvSetup
+
+__all__ = ["CLIENTS", "Action", "setup"]
+
+Action = Literal["print", "write", "undo"]
+
+_REGISTRY: dict[str, ClientSetup] = {
+    "pip": PipSetup(),
+    "uv": UvSetup(),
+    "pdm": PdmSetup(),
+    "poetry": PoetrySetup(),
+}
+
+CLIENTS: tuple[str, ...] = tuple(_REGISTRY)
+
+
+def setup(
+    client: str,
+    *,
+    base_url: str,
+    repo: str = "pypi",
+    action: Action,
+    home: Path,
+    env: Mapping[str, str],
+    out: TextIO,
+) -> int:
+    """Show, write or undo ``client``'s configuration for pantry at ``base_url``/``repo``.
+
+    ``home`` and ``env`` stand for the user's home and environment (passed in, never
+    read here, so tests and other users' setups stay apart).  Returns the exit status:
+    0 on success, 2 with a one-line ``error:`` on ``out`` otherwise.
+    """
+    chosen = _REGISTRY.get(client)
+    if chosen is None:
+        print(f"error: unknown client {client!r}; known: {', '.join(CLIENTS)}", file=out)
+        return actions.FAILED
+    try:
+        target = Target.parse(base_url, repo)
+    except ClientConfigError as exc:
+        print(f"error: {exc}", file=out)
+        return actions.FAILED
+    match action:
+        case "print":
+            return actions.show(chosen, target, home=home, env=env, out=out)
+        case "write":
+            return actions.write(chosen, target, home=home, env=env, out=out)
+        case "undo":
+            return actions.undo(chosen, target, home=home, env=env, out=out)
+        case _:
+            assert_never(action)

@@ -1,0 +1,201 @@
+"""The three things ``pantry setup <client>`` does: show, write (with a backup) and undo.
+
+Writing decides first and acts after: read the file, let the client compute the new
+text (which may refuse), and only then touch the disk.  Before the first change pantry
+keeps the original beside the file as ``<file>.pantry-backup``, or, when there was no
+file, an empty ``<file>.pantry-created`` marker.  Neither is ever overwritten, so
+``--undo`` always returns to what the user had before pantry's first ``--write``.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO, assert_never
+
+from pantry.clients.atomic import file_mode, replace_file
+from pantry.clients.base import ClientConfigError, ClientSetup, Target
+
+BACKUP_SUFFIX = ".pantry-backup"
+CREATED_SUFFIX = ".pantry-created"
+
+OK = 0
+FAILED = 2
+
+
+class Written(enum.Enum):
+    """What ``write`` did to the config file."""
+
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+class Undone(enum.Enum):
+    """What ``undo`` did."""
+
+    RESTORED = "restored"
+    REMOVED = "removed"
+    NOTHING = "nothing"
+
+
+@dataclass(frozen=True, slots=True)
+class _Current:
+    raw: bytes | None  # None: no file
+    text: str | None
+
+
+def backup_of(path: Path) -> Path:
+    """Where the original of ``path`` is kept."""
+    return path.with_name(path.name + BACKUP_SUFFIX)
+
+
+def created_marker_of(path: Path) -> Path:
+    """The marker saying pantry created ``path``, so undo removes it."""
+    return path.with_name(path.name + CREATED_SUFFIX)
+
+
+def show(
+    client: ClientSetup, target: Target, *, home: Path, env: Mapping[str, str], out: TextIO
+) -> int:
+    """Print what ``--write`` would set, where, and the one-off equivalents."""
+    advice = client.advise(target, env=env)
+    path = client.config_file(home=home, env=env)
+    print(f"{client.name}: use pantry at {target.index_url}", file=out)
+    if path is None:
+        print(f"  {advice.per_project}; add to each project's pyproject.toml:", file=out)
+    else:
+        print(f"  config file: {path}", file=out)
+        print("  with --write, pantry sets these lines in it:", file=out)
+    for line in advice.lines:
+        print(f"    {line}", file=out)
+    print("  or, without a config file:" if path else "  or run in each project:", file=out)
+    for line in advice.one_off:
+        print(f"    {line}", file=out)
+    if path is not None:
+        name = client.name
+        print(f"  apply: pantry setup {name} --write    undo: pantry setup {name} --undo", file=out)
+    for note in advice.notes:
+        print(f"  {note}", file=out)
+    return OK
+
+
+def write(
+    client: ClientSetup, target: Target, *, home: Path, env: Mapping[str, str], out: TextIO
+) -> int:
+    """Point the client's user config at ``target``; 2 and an untouched file on any problem."""
+    path = client.config_file(home=home, env=env)
+    if path is None:
+        return _per_project(client, target, env=env, out=out, action="--write")
+    try:
+        current = _read(path)
+        new_text = client.edit(current.text, target)
+        written = _apply(path, current, new_text)
+    except ClientConfigError as exc:
+        print(f"error: {client.name}: {path}: {exc}", file=out)
+        return FAILED
+    match written:
+        case Written.UNCHANGED:
+            print(
+                f"{client.name}: {path} already uses {target.index_url}; nothing changed", file=out
+            )
+        case Written.CREATED:
+            print(
+                f"{client.name}: created {path} (undo: pantry setup {client.name} --undo)", file=out
+            )
+        case Written.UPDATED:
+            kept = backup_of(path)
+            where = f"; original kept in {kept}" if kept.exists() else ""
+            print(
+                f"{client.name}: updated {path}{where} (undo: pantry setup {client.name} --undo)",
+                file=out,
+            )
+        case _:
+            assert_never(written)
+    for note in client.advise(target, env=env).notes:
+        print(f"  {note}", file=out)
+    return OK
+
+
+def undo(
+    client: ClientSetup, target: Target, *, home: Path, env: Mapping[str, str], out: TextIO
+) -> int:
+    """Put the client's config back as it was before pantry's first write."""
+    path = client.config_file(home=home, env=env)
+    if path is None:
+        return _per_project(client, target, env=env, out=out, action="--undo")
+    try:
+        undone = _undo(path)
+    except OSError as exc:
+        print(f"error: {client.name}: cannot restore {path}: {exc}", file=out)
+        return FAILED
+    match undone:
+        case Undone.RESTORED:
+            print(f"{client.name}: restored {path} from {backup_of(path)}", file=out)
+        case Undone.REMOVED:
+            print(f"{client.name}: removed {path}, which pantry had created", file=out)
+        case Undone.NOTHING:
+            print(f"{client.name}: nothing to undo for {path}", file=out)
+        case _:
+            assert_never(undone)
+    return OK
+
+
+def _per_project(
+    client: ClientSetup, target: Target, *, env: Mapping[str, str], out: TextIO, action: str
+) -> int:
+    advice = client.advise(target, env=env)
+    hint = f"; run in each project: {advice.one_off[0]}" if action == "--write" else ""
+    print(
+        f"error: {client.name}: nothing to {action.lstrip('-')}: {advice.per_project}{hint}",
+        file=out,
+    )
+    return FAILED
+
+
+def _read(path: Path) -> _Current:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return _Current(None, None)
+    except OSError as exc:
+        raise ClientConfigError(f"cannot read it ({exc.strerror or exc})") from exc
+    try:
+        return _Current(raw, raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ClientConfigError("it is not UTF-8 text; fix it first") from exc
+
+
+def _apply(path: Path, current: _Current, new_text: str) -> Written:
+    """Keep the original (once), then replace the file."""
+    if new_text == current.text:
+        return Written.UNCHANGED
+    backup, marker = backup_of(path), created_marker_of(path)
+    try:
+        if not backup.exists() and not marker.exists():
+            if current.raw is None:
+                replace_file(marker, b"")
+            else:
+                replace_file(backup, current.raw, mode=file_mode(path))
+        replace_file(path, new_text.encode("utf-8"))
+    except OSError as exc:
+        raise ClientConfigError(f"cannot write it ({exc.strerror or exc})") from exc
+    return Written.CREATED if current.raw is None else Written.UPDATED
+
+
+def _undo(path: Path) -> Undone:
+    backup, marker = backup_of(path), created_marker_of(path)
+    if backup.exists():
+        replace_file(path, backup.read_bytes(), mode=file_mode(backup))
+        backup.unlink()
+        marker.unlink(missing_ok=True)
+        return Undone.RESTORED
+    if marker.exists():
+        # The file may be a symlink pantry followed when writing; remove what it wrote.
+        Path(os.path.realpath(path)).unlink(missing_ok=True)
+        marker.unlink()
+        return Undone.REMOVED
+    return Undone.NOTHING

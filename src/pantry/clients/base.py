@@ -1,0 +1,115 @@
+"""What every client module provides to ``pantry setup``: the ``ClientSetup`` protocol.
+
+A client module knows three things about one package client: where its user-level
+config file lives, what to put in it, and how to edit an existing file without
+disturbing anything else.  ``edit`` is pure (text in, text out); the write, backup and
+undo steps are shared and live in ``actions.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from pantry.clients.origin import Origin
+from pantry.errors import ConfigError
+
+_REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+class ClientConfigError(ConfigError):
+    """A client's config file cannot be used or safely edited; nothing was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The pantry repository a client should use."""
+
+    base_url: str  # "http://127.0.0.1:7878", no trailing slash
+    repo: str  # repository name, e.g. "pypi"
+    origin: Origin
+
+    @classmethod
+    def parse(cls, base_url: str, repo: str) -> Target:
+        """Check both parts; raise ClientConfigError with a one-line reason when unusable."""
+        base = base_url.strip().rstrip("/")
+        origin = Origin.parse(base)
+        if origin is None or any(ch.isspace() or not ch.isprintable() for ch in base):
+            raise ClientConfigError(f"not an http(s) base URL: {base_url!r}")
+        parts = urlsplit(base)
+        if parts.query or parts.fragment or "@" in parts.netloc:
+            raise ClientConfigError(
+                f"base URL must not carry credentials, query or fragment: {base_url!r}"
+            )
+        if not _REPO_NAME.fullmatch(repo):
+            raise ClientConfigError(f"not a repository name: {repo!r}")
+        return cls(base, repo, origin)
+
+    @property
+    def index_url(self) -> str:
+        """The PEP 503 simple index of the repository, with the trailing slash pip expects."""
+        return f"{self.base_url}/{self.repo}/simple/"
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    """What ``pantry setup <client>`` shows."""
+
+    lines: tuple[str, ...]  # the exact lines pantry puts in the config file
+    one_off: tuple[str, ...]  # command-line flags / env vars for a single command instead
+    notes: tuple[str, ...] = ()  # things in the environment that would defeat the file
+    per_project: str | None = None  # set when the client has no user-level setting
+
+
+class ClientSetup(Protocol):
+    """One package client's configuration rules."""
+
+    @property
+    def name(self) -> str:
+        """The client's command name, as typed after ``pantry setup``."""
+        ...
+
+    def config_file(self, *, home: Path, env: Mapping[str, str]) -> Path | None:
+        """The user-level file ``--write`` edits; None when the client has none."""
+        ...
+
+    def advise(self, target: Target, *, env: Mapping[str, str]) -> Advice:
+        """The lines, one-off equivalents and warnings to show for ``target``."""
+        ...
+
+    def edit(self, text: str | None, target: Target) -> str:
+        """``text`` (None: no file yet) changed to use ``target``, all else kept.
+
+        Raises ClientConfigError when the text is invalid or already sets the index in a
+        way pantry must not override; the caller then leaves the file alone.
+        """
+        ...
+
+
+def xdg_config_home(home: Path, env: Mapping[str, str]) -> Path:
+    """``$XDG_CONFIG_HOME`` if absolute (relative ones are invalid per XDG), else ``~/.config``."""
+    value = env.get("XDG_CONFIG_HOME", "")
+    if value and Path(value).is_absolute():
+        return Path(value)
+    return home / ".config"
+
+
+def env_overrides(
+    env: Mapping[str, str], names: tuple[str, ...], file_kind: str
+) -> tuple[str, ...]:
+    """Notes for each of ``names`` set in ``env``: they take precedence over ``file_kind``."""
+    return tuple(
+        f"note: {name} is set in the environment and takes precedence over {file_kind}"
+        for name in names
+        if env.get(name)
+    )
+
+
+def toml_string(value: str) -> str:
+    """``value`` as a TOML basic string; ``Target`` already refused control characters."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
