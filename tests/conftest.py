@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from fixtures.pantry_process import PantryProcess, pypi_config
 from fixtures.pypi_upstream import FixturePyPI
 
 _PROXY_AND_CA_VARS = (
@@ -76,3 +77,18 @@ def _loopback_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+
+
+@pytest.fixture
+def pantry(fixture_pypi: FixturePyPI, tmp_path: pathlib.Path) -> Iterator[PantryProcess]:
+    """A real `pantry serve` process proxying the fixture upstream as /pypi/ (TTL 300 s)."""
+    with PantryProcess(tmp_path / "data", pypi_config(fixture_pypi.index_url)) as server:
+        yield server
+
+
+@pytest.fixture
+def pantry_ttl0(fixture_pypi: FixturePyPI, tmp_path: pathlib.Path) -> Iterator[PantryProcess]:
+    """Like `pantry`, but metadata is revalidated on every request."""
+    config = pypi_config(fixture_pypi.index_url, ttl_s=0)
+    with PantryProcess(tmp_path / "data", config) as server:
+        yield server

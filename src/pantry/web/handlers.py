@@ -7,6 +7,7 @@ download; every proxied response carries ``X-Cache`` and ``Server-Timing``.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 
@@ -14,10 +15,12 @@ import orjson
 from aiohttp import web
 
 from pantry import __version__
-from pantry.errors import NotFound
+from pantry.errors import NotFound, PantryError
 from pantry.metrics import Metrics
 from pantry.repositories import BASE_PLACEHOLDER, Reply, Repository
 from pantry.upstream.breaker import Breaker
+
+log = logging.getLogger(__name__)
 
 METADATA_CACHE = "max-age=0, must-revalidate"
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
@@ -90,10 +93,17 @@ class Handlers:
         await response.prepare(request)
         if request.method == "HEAD":
             return response
-        # An error here (failed verification, broken upstream) propagates and
-        # aiohttp drops the connection: the client sees an incomplete body.
-        async for chunk in download.follow():
-            await response.write(chunk)
+        try:
+            async for chunk in download.follow():
+                await response.write(chunk)
+        except PantryError as exc:
+            # Failed verification or a broken upstream after the headers went
+            # out: close the connection so the client sees an incomplete body.
+            log.warning("aborted a streamed response path=%s error=%s", request.path, exc)
+            response.force_close()
+            if request.transport is not None:
+                request.transport.close()
+            return response
         await response.write_eof()
         return response
 
