@@ -1,0 +1,1 @@
+"""Format adapters: the network-free protocol knowledge of each package ecosystem."""
