@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from fixtures.npm_upstream import FixtureNpm
 from fixtures.pantry_process import PantryProcess, pypi_config
 from fixtures.pypi_upstream import FixturePyPI
 
@@ -30,6 +31,13 @@ _PROXY_AND_CA_VARS = (
 def fixture_pypi() -> Iterator[FixturePyPI]:
     """A started PyPI-like upstream (index and files servers) on loopback."""
     with FixturePyPI() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def fixture_npm() -> Iterator[FixtureNpm]:
+    """A started npm-registry-like upstream on loopback."""
+    with FixtureNpm() as upstream:
         yield upstream
 
 
