@@ -87,7 +87,12 @@ def build_app(config: Config, env: Mapping[str, str] | None = None) -> web.Appli
             url = resolve_upstream(repo, config, env)
         repositories[repo.name] = PypiProxy(repo, url, engine)
     handlers = Handlers(
-        repositories, metrics, breaker, public_url=config.public_url, offline=config.offline
+        repositories,
+        metrics,
+        breaker,
+        public_url=config.public_url,
+        offline=config.offline,
+        engine=engine,
     )
     app = web.Application(
         middlewares=middleware.build(config.allow, metrics),

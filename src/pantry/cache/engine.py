@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 
 from pantry.cache.flight import SingleFlight
@@ -25,7 +26,7 @@ from pantry.metrics import Metrics
 from pantry.model import ArtifactKind, BlobId, CacheKey, Digest, Entry, XCache
 from pantry.storage.blobs import BlobStore, BlobWriter
 from pantry.storage.index import Index, Link
-from pantry.upstream.client import UpstreamClient, mask
+from pantry.upstream.client import UpstreamClient, UpstreamResponse, mask
 
 log = logging.getLogger(__name__)
 
@@ -213,7 +214,7 @@ class Engine:
         download = self._downloads.get(fetch.key)
         if download is None:
             writer = self.blobs.open_writer()
-            download = Download(writer.temp_path, fetch.digest)
+            download = Download(writer.temp_path, fetch.digest, fetch.url)
             self._downloads[fetch.key] = download
             task = asyncio.get_running_loop().create_task(
                 self._run_download(fetch, writer, download)
@@ -264,6 +265,22 @@ class Engine:
         self._count(fetch, "ok")
         self.metrics.upstream_bytes.labels(fetch.repository).inc(download.written)
         download.complete(entry, self.blobs.path_of(blob))
+
+    @asynccontextmanager
+    async def open_range(
+        self, download: Download, byte_range: str
+    ) -> AsyncIterator[UpstreamResponse]:
+        """Pass a Range request for a file still downloading straight to upstream.
+
+        Clients such as uv read a wheel's central directory by Range before
+        deciding to download it; waiting for the whole file to arrive would
+        serialise their resolution.  Partial bytes cannot be checked against
+        the file's hash; the client verifies the whole file when it fetches it.
+        """
+        if self.offline:
+            raise OfflineMiss("pantry runs offline")
+        async with self.upstream.open(download.url, {"Range": byte_range}) as resp:
+            yield resp
 
     def _count(self, fetch: Fetch, result: str) -> None:
         self.metrics.upstream_fetches.labels(fetch.repository, fetch.kind.value, result).inc()

@@ -24,7 +24,8 @@ CHUNK = 256 * 1024
 class Download:
     """One artifact download in flight, shared by every client that wants it."""
 
-    def __init__(self, temp_path: os.PathLike[str], digest: Digest | None) -> None:
+    def __init__(self, temp_path: os.PathLike[str], digest: Digest | None, url: str = "") -> None:
+        self.url = url  # where the bytes come from (for Range requests passed through)
         self._fd = os.open(temp_path, os.O_RDONLY)
         self._digest = digest
         self._hash = hashlib.new(digest.algorithm) if digest else None

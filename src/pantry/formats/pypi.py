@@ -183,15 +183,21 @@ def _metadata_from_attr(value: str) -> dict[str, str] | None:
 
 def _resolve(page_url: str, href: str, base: str = "") -> tuple[str, dict[str, str]] | None:
     """Absolute http(s) URL without fragment and the PEP 503 ``#name=hex`` hash, or None."""
-    if not href.strip():
+    href = href.strip()
+    if not href:
         return None
-    try:
-        url, fragment = urldefrag(urljoin(page_url, urljoin(base, href.strip())))
-        scheme = urlsplit(url).scheme
-    except ValueError:  # e.g. a malformed IPv6 host
-        return None
-    if scheme not in ("http", "https"):
-        return None
+    if href.startswith(("https://", "http://")) and "[" not in href:
+        # Absolute already (PyPI's case): skip urljoin, the cost of big pages.
+        # IPv6 literals take the slow path, which rejects malformed ones.
+        url, _, fragment = href.partition("#")
+    else:
+        try:
+            url, fragment = urldefrag(urljoin(page_url, urljoin(base, href)))
+            scheme = urlsplit(url).scheme
+        except ValueError:  # e.g. a malformed IPv6 host
+            return None
+        if scheme not in ("http", "https"):
+            return None
     name, _, value = fragment.partition("=")
     is_hash = name.lower() in hashlib.algorithms_guaranteed and value  # not e.g. "#egg=..."
     return url, ({name.lower(): value} if is_hash else {})

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 
 import orjson
 from aiohttp import web
 
 from pantry import __version__
+from pantry.cache.engine import Engine
+from pantry.cache.tee import Download
 from pantry.errors import NotFound, PantryError
 from pantry.metrics import Metrics
 from pantry.repositories import BASE_PLACEHOLDER, Reply, Repository
@@ -37,7 +39,9 @@ class Handlers:
         *,
         public_url: str | None,
         offline: bool,
+        engine: Engine | None = None,
     ) -> None:
+        self.engine = engine
         self.repositories = repositories
         self.metrics = metrics
         self.breaker = breaker
@@ -85,27 +89,43 @@ class Handlers:
     ) -> web.StreamResponse:
         download = reply.download
         assert download is not None
+        byte_range = request.headers.get("Range")
+        if byte_range and request.method == "GET" and self.engine is not None:
+            partial = await self._stream_range(request, download, byte_range, headers)
+            if partial is not None:
+                return partial
         await download.wait_started()
         headers["Content-Type"] = download.content_type or reply.content_type
+        headers["Accept-Ranges"] = "bytes"
         response = web.StreamResponse(headers=headers)
         if download.size is not None:
             response.content_length = download.size
         await response.prepare(request)
         if request.method == "HEAD":
             return response
-        try:
-            async for chunk in download.follow():
-                await response.write(chunk)
-        except PantryError as exc:
-            # Failed verification or a broken upstream after the headers went
-            # out: close the connection so the client sees an incomplete body.
-            log.warning("aborted a streamed response path=%s error=%s", request.path, exc)
-            response.force_close()
-            if request.transport is not None:
-                request.transport.close()
-            return response
-        await response.write_eof()
-        return response
+        return await _pump(request, response, download.follow())
+
+    async def _stream_range(
+        self, request: web.Request, download: Download, byte_range: str, headers: dict[str, str]
+    ) -> web.StreamResponse | None:
+        """A Range request while the file is still arriving: answered by upstream.
+
+        Returns None (serve the whole file instead) when upstream does not
+        answer 206.  The full download carries on in the background.
+        """
+        assert self.engine is not None
+        async with self.engine.open_range(download, byte_range) as upstream:
+            if upstream.status != 206 or "Content-Range" not in upstream.headers:
+                return None
+            headers["Content-Range"] = upstream.headers["Content-Range"]
+            headers["Content-Type"] = upstream.headers.get(
+                "Content-Type", "application/octet-stream"
+            )
+            response = web.StreamResponse(status=206, headers=headers)
+            if upstream.content_length is not None:
+                response.content_length = upstream.content_length
+            await response.prepare(request)
+            return await _pump(request, response, upstream.iter_chunks())
 
     def _base(self, request: web.Request) -> str:
         """Absolute URL of the repository as the client reached it."""
@@ -148,3 +168,25 @@ class Handlers:
             "<a href='/-/metrics'>metrics</a></p>"
         )
         return web.Response(text=page, content_type="text/html")
+
+
+async def _pump(
+    request: web.Request, response: web.StreamResponse, chunks: AsyncIterator[bytes]
+) -> web.StreamResponse:
+    """Copy chunks to a prepared response; on a failure, cut the connection.
+
+    Failed verification or a broken upstream after the headers went out:
+    closing the connection is the only way left to tell the client, which
+    then sees an incomplete body instead of a wrong one.
+    """
+    try:
+        async for chunk in chunks:
+            await response.write(chunk)
+    except PantryError as exc:
+        log.warning("aborted a streamed response path=%s error=%s", request.path, exc)
+        response.force_close()
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    await response.write_eof()
+    return response
