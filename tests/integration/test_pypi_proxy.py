@@ -163,6 +163,27 @@ def test_file__range_head_and_conditional(pantry: PantryProcess, fixture_pypi: F
     assert request(url, headers={"If-None-Match": etag}).status == 304
 
 
+def test_file__range_while_uncached_is_answered_by_upstream_and_file_still_cached(
+    pantry: PantryProcess, fixture_pypi: FixturePyPI
+) -> None:
+    name = _wheel(fixture_pypi, "beta", "1.0")
+    content = fixture_pypi.find_file(name).content
+    request(pantry.url + "/pypi/simple/beta/")
+    url = _file_href(pantry, "beta", name)
+    head = request(url, method="HEAD")
+    assert (head.headers["accept-ranges"], head.xcache) == ("bytes", "MISS")
+    tail = request(url, headers={"Range": "bytes=-100"})
+    assert (tail.status, tail.body) == (206, content[-100:])
+    assert (
+        tail.headers["content-range"]
+        == f"bytes {len(content) - 100}-{len(content) - 1}/{len(content)}"
+    )
+    deadline = time.monotonic() + 10
+    while (whole := request(url)).xcache != "HIT" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (whole.xcache, whole.body) == ("HIT", content)
+
+
 def test_metadata__stale_when_upstream_down(
     pantry_ttl0: PantryProcess, fixture_pypi: FixturePyPI
 ) -> None:
