@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from aiohttp import web
 
@@ -14,6 +14,7 @@ from pantry.config import Config, RepositoryConfig
 from pantry.errors import ConfigError
 from pantry.metrics import Metrics
 from pantry.repositories import Repository
+from pantry.repositories.npm import NpmProxy
 from pantry.repositories.pypi import PypiProxy
 from pantry.storage.blobs_fs import FsBlobStore
 from pantry.storage.index_sqlite import SqliteIndex
@@ -26,6 +27,10 @@ from pantry.web.routes import add_routes
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
+RECIPES: dict[str, Callable[[RepositoryConfig, str, Engine], Repository]] = {
+    "pypi": PypiProxy,
+    "npm": NpmProxy,
+}
 
 
 def own_urls(config: Config) -> list[str]:
@@ -46,6 +51,13 @@ def resolve_upstream(repo: RepositoryConfig, config: Config, env: Mapping[str, s
             data_dir=config.data,
             own_urls=own_urls(config),
             pip_config_value=discover.read_pip_config_index_url(),
+        )
+    elif repo.type == "npm":
+        found = discover.discover_npm_upstream(
+            env=env,
+            data_dir=config.data,
+            own_urls=own_urls(config),
+            npm_config_value=discover.read_npm_config_registry(),
         )
     else:
         raise ConfigError(f"[repositories.{repo.name}]: needs an upstream URL")
@@ -85,7 +97,7 @@ def build_app(config: Config, env: Mapping[str, str] | None = None) -> web.Appli
             url = _remembered_or_blank(repo, config, env)
         else:
             url = resolve_upstream(repo, config, env)
-        repositories[repo.name] = PypiProxy(repo, url, engine)
+        repositories[repo.name] = RECIPES[repo.type](repo, url, engine)
     handlers = Handlers(
         repositories,
         metrics,

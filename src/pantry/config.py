@@ -21,8 +21,11 @@ from pantry.errors import ConfigError
 
 DEFAULT_LISTEN = "127.0.0.1:7878"
 DEFAULT_TTL_S = 300.0
-REPOSITORY_TYPES = ("pypi",)
-DEFAULT_REPOSITORIES = {"pypi": "pypi"}  # name -> type, served with discovered upstreams
+REPOSITORY_TYPES = ("pypi", "npm")
+DEFAULT_REPOSITORIES = {
+    "pypi": "pypi",
+    "npm": "npm",
+}  # name -> type, served with discovered upstreams
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 

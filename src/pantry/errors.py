@@ -29,6 +29,12 @@ class BadRequest(PantryError):
     status = 400
 
 
+class MethodNotAllowed(PantryError):
+    """This path does not answer this HTTP method."""
+
+    status = 405
+
+
 class Forbidden(PantryError):
     """The client address is not allowed to use this server."""
 

@@ -70,6 +70,18 @@ class Served:
     download: Download | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Passed:
+    """An upstream answer relayed as is (not cached): npm audit, ping."""
+
+    status: int
+    content_type: str
+    body: bytes
+
+
+PASS_LIMIT = 64 * 1024 * 1024
+
+
 class Engine:
     """One per process, shared by every repository."""
 
@@ -265,6 +277,28 @@ class Engine:
         self._count(fetch, "ok")
         self.metrics.upstream_bytes.labels(fetch.repository).inc(download.written)
         download.complete(entry, self.blobs.path_of(blob))
+
+    async def pass_through(
+        self,
+        fetch: Fetch,
+        *,
+        method: str = "GET",
+        body: bytes | None = None,
+    ) -> Passed:
+        """Relay one request upstream without caching it (the breaker still applies)."""
+        if self.offline:
+            raise OfflineMiss(f"{fetch.key} needs the upstream and pantry runs offline")
+        try:
+            async with self.upstream.open(
+                fetch.url, fetch.headers, method=method, body=body, read_s=self.metadata_read_s
+            ) as resp:
+                data = await resp.read(PASS_LIMIT)
+                content_type = resp.headers.get("Content-Type", "application/octet-stream")
+        except UpstreamError:
+            self._count(fetch, "error")
+            raise
+        self._count(fetch, "ok")
+        return Passed(resp.status, content_type, data)
 
     @asynccontextmanager
     async def open_range(

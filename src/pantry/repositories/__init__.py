@@ -7,16 +7,30 @@ nothing here imports aiohttp.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from pantry.cache.engine import Engine, Served
 from pantry.cache.tee import Download
-from pantry.model import Entry, XCache
+from pantry.model import ArtifactKind, Entry, XCache
 
 BASE_PLACEHOLDER = "__PANTRY_BASE__"
 """Stored in metadata that needs absolute URLs; replaced per request by the
 public base URL of the repository (``public_url`` or the request's Host)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RepoRequest:
+    """What a repository sees of a request: the path below ``/NAME/`` and little else."""
+
+    tail: str
+    method: str = "GET"
+    accept: str | None = None
+    query: str = ""  # the raw query string, for pass-through endpoints
+    body: bytes = b""  # POST bodies (npm audit), already read with a size limit
+    headers: Mapping[str, str] = field(default_factory=dict)  # Content-Type/-Encoding of body
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,5 +58,26 @@ class Repository(Protocol):
     type: str
     upstream: str
 
-    async def handle(self, tail: str, accept: str | None) -> Reply:
-        """Answer a GET/HEAD for ``/NAME/<tail>``."""
+    async def handle(self, request: RepoRequest) -> Reply:
+        """Answer a request for ``/NAME/<tail>``."""
+
+
+def reply_for(served: Served, content_type: str, engine: Engine) -> Reply:
+    """The reply for what the engine served.
+
+    Metadata goes out as the negotiated ``content_type``; artifacts as
+    upstream labelled them, and are immutable for clients' caches.
+    """
+    entry = served.entry
+    if entry is None:
+        return Reply(
+            served.outcome, content_type=content_type, download=served.download, is_immutable=True
+        )
+    is_artifact = entry.kind is ArtifactKind.ARTIFACT
+    return Reply(
+        served.outcome,
+        content_type=entry.content_type if is_artifact else content_type,
+        entry=entry,
+        path=engine.blobs.path_of(entry.blob),
+        is_immutable=is_artifact,
+    )

@@ -17,13 +17,11 @@ from urllib.parse import quote, unquote
 
 from pantry.cache.engine import Engine, Fetch, Served, Transformed
 from pantry.config import RepositoryConfig
-from pantry.errors import NotFound, OfflineMiss
+from pantry.errors import MethodNotAllowed, NotFound, OfflineMiss, UpstreamError
 from pantry.formats import pypi
 from pantry.model import ArtifactKind, CacheKey, XCache
-from pantry.repositories import BASE_PLACEHOLDER, Reply
+from pantry.repositories import BASE_PLACEHOLDER, Reply, RepoRequest, reply_for
 from pantry.storage.index import Link
-
-IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 class PypiProxy:
@@ -40,7 +38,10 @@ class PypiProxy:
         root = upstream.removesuffix("/").removesuffix("/simple")
         self.json_api = root + "/pypi/" if upstream.rstrip("/").endswith("/simple") else None
 
-    async def handle(self, tail: str, accept: str | None) -> Reply:
+    async def handle(self, request: RepoRequest) -> Reply:
+        if request.method not in ("GET", "HEAD"):
+            raise MethodNotAllowed(f"{request.method} is not served by PyPI repositories")
+        tail, accept = request.tail, request.accept
         parts = tail.split("/")
         match parts:
             case ["simple"]:
@@ -67,7 +68,7 @@ class PypiProxy:
             return Transformed(pypi.render_index(body, upstream_type, variant), content_type)
 
         fetch = self._metadata(f"simple/:{variant.value}", self.upstream, transform)
-        return self._reply(await self.engine.get(fetch), content_type)
+        return reply_for(await self.engine.get(fetch), content_type, self.engine)
 
     async def _project(self, project: str, accept: str | None, *, has_slash: bool) -> Reply:
         pypi.check_project_name(project)
@@ -79,7 +80,7 @@ class PypiProxy:
             return _not_acceptable()
         variant, content_type = chosen
         served = await self._page(normal, variant, revalidate=False)
-        return self._reply(served, content_type)
+        return reply_for(served, content_type, self.engine)
 
     async def _page(self, normal: str, variant: pypi.Variant, *, revalidate: bool) -> Served:
         def transform(body: bytes, upstream_type: str, url: str) -> Transformed:
@@ -99,18 +100,20 @@ class PypiProxy:
         key = self._key(f"files/{normal}/{filename}")
         entry = self.engine.lookup(key)
         if entry is not None:
-            return self._reply(Served(XCache.HIT, entry), entry.content_type)
+            return reply_for(Served(XCache.HIT, entry), entry.content_type, self.engine)
         if self.engine.offline:
             raise OfflineMiss(f"{filename} is not cached and pantry runs offline")
         link = self.engine.index.get_link(key)
         if link is None:
             # Not named by any page we hold: ask upstream for a current page.
-            await self._page(normal, pypi.Variant.JSON, revalidate=True)
+            page = await self._page(normal, pypi.Variant.JSON, revalidate=True)
             link = self.engine.index.get_link(key)
+            if link is None and page.outcome is XCache.STALE:
+                raise UpstreamError(f"cannot check {filename} upstream: the upstream is failing")
         if link is None:
             raise NotFound(f"{filename} is not listed on the upstream page of {normal}")
         fetch = Fetch(self.name, key, link.url, ArtifactKind.ARTIFACT, digest=link.digest)
-        return self._reply(await self.engine.get(fetch), "application/octet-stream")
+        return reply_for(await self.engine.get(fetch), "application/octet-stream", self.engine)
 
     async def _json_api(self, project: str, version: str | None) -> Reply:
         if self.json_api is None:
@@ -124,7 +127,7 @@ class PypiProxy:
             return Transformed(page.body, "application/json", self._links(normal, page.links))
 
         fetch = self._metadata(f"pypi/{path}", self.json_api + path, transform, "application/json")
-        reply = self._reply(await self.engine.get(fetch), "application/json")
+        reply = reply_for(await self.engine.get(fetch), "application/json", self.engine)
         return replace(reply, substitute_base=True)
 
     def _metadata(
@@ -156,25 +159,6 @@ class PypiProxy:
 
     def _key(self, path: str) -> CacheKey:
         return CacheKey(f"{self.name}:{path}")
-
-    def _reply(self, served: Served, content_type: str) -> Reply:
-        """Metadata goes out as the negotiated type; artifacts as upstream labelled them."""
-        entry = served.entry
-        if entry is None:
-            return Reply(
-                served.outcome,
-                content_type=content_type,
-                download=served.download,
-                is_immutable=True,
-            )
-        is_artifact = entry.kind is ArtifactKind.ARTIFACT
-        return Reply(
-            served.outcome,
-            content_type=entry.content_type if is_artifact else content_type,
-            entry=entry,
-            path=self.engine.blobs.path_of(entry.blob),
-            is_immutable=is_artifact,
-        )
 
     def _redirect(self, path: str) -> Reply:
         return Reply(None, status=301, location=f"/{self.name}/{path}")

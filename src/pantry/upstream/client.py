@@ -125,7 +125,13 @@ class UpstreamClient:
 
     @asynccontextmanager
     async def open(
-        self, url: str, headers: Mapping[str, str], *, read_s: float | None = None
+        self,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        read_s: float | None = None,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> AsyncIterator[UpstreamResponse]:
         """GET ``url``; yield the response with any status below 500.
 
@@ -136,7 +142,14 @@ class UpstreamClient:
         origin = origin_of(url)
         if not self.breaker.allow(origin, self.clock()):
             raise UpstreamDown(f"upstream {origin} is marked down after recent failures")
-        raw = await self._send(url, headers, origin, read_s or self.timeouts.read_s)
+        raw = await self._send(
+            url,
+            headers=headers,
+            origin=origin,
+            read_s=read_s or self.timeouts.read_s,
+            method=method,
+            body=body,
+        )
         try:
             if raw.status >= 500:
                 self.breaker.failed(origin, self.clock(), hard=False)
@@ -147,7 +160,14 @@ class UpstreamClient:
             raw.release()
 
     async def _send(
-        self, url: str, headers: Mapping[str, str], origin: str, read_s: float
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        origin: str,
+        read_s: float,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> aiohttp.ClientResponse:
         assert self._session is not None
         timeout = aiohttp.ClientTimeout(
@@ -155,8 +175,13 @@ class UpstreamClient:
         )
         for attempt in (1, 2):
             try:
-                return await self._session.get(
-                    url, headers=dict(headers), allow_redirects=True, timeout=timeout
+                return await self._session.request(
+                    method,
+                    url,
+                    headers=dict(headers),
+                    data=body,
+                    allow_redirects=method == "GET",
+                    timeout=timeout,
                 )
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 is_timeout = isinstance(exc, TimeoutError)

@@ -17,13 +17,15 @@ from aiohttp import web
 from pantry import __version__
 from pantry.cache.engine import Engine
 from pantry.cache.tee import Download
-from pantry.errors import NotFound, PantryError
+from pantry.errors import BadRequest, NotFound, PantryError
 from pantry.metrics import Metrics
-from pantry.repositories import BASE_PLACEHOLDER, Reply, Repository
+from pantry.repositories import BASE_PLACEHOLDER, Reply, RepoRequest, Repository
 from pantry.upstream.breaker import Breaker
 
 log = logging.getLogger(__name__)
 
+MAX_BODY = 16 * 1024 * 1024  # npm audit requests are the only bodies; they are small
+BODY_HEADERS = ("Content-Type", "Content-Encoding")
 METADATA_CACHE = "max-age=0, must-revalidate"
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
 
@@ -55,7 +57,23 @@ class Handlers:
         repo = self.repositories.get(name)
         if repo is None:
             raise NotFound(f"no repository named {name!r} (have: {', '.join(self.repositories)})")
-        reply = await repo.handle(request.match_info["tail"], request.headers.get("Accept"))
+        body = b""
+        if request.method == "POST":
+            if (request.content_length or 0) > MAX_BODY:
+                raise BadRequest(f"request body larger than {MAX_BODY} bytes")
+            body = await request.content.read(MAX_BODY + 1)
+            if len(body) > MAX_BODY:
+                raise BadRequest(f"request body larger than {MAX_BODY} bytes")
+        reply = await repo.handle(
+            RepoRequest(
+                tail=request.match_info["tail"],
+                method=request.method,
+                accept=request.headers.get("Accept"),
+                query=request.query_string,
+                body=body,
+                headers={k: v for k, v in request.headers.items() if k in BODY_HEADERS},
+            )
+        )
         headers = {"Server-Timing": f"pantry;dur={(time.perf_counter() - started) * 1000:.2f}"}
         if reply.outcome is not None:
             headers["X-Cache"] = reply.outcome.value

@@ -12,4 +12,6 @@ def add_routes(app: web.Application, handlers: Handlers) -> None:
     app.router.add_get("/-/health", handlers.health)
     app.router.add_get("/-/metrics", handlers.metrics_page)
     app.router.add_get("/-/", handlers.dashboard)
-    app.router.add_get("/{repo:[a-z0-9][a-z0-9._-]*}/{tail:.*}", handlers.repository)
+    repository = "/{repo:[a-z0-9][a-z0-9._-]*}/{tail:.*}"
+    app.router.add_get(repository, handlers.repository)
+    app.router.add_post(repository, handlers.repository)  # npm audit
