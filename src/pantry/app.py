@@ -96,7 +96,14 @@ def build_app(config: Config, env: Mapping[str, str] | None = None) -> web.Appli
         if config.offline:
             url = _remembered_or_blank(repo, config, env)
         else:
-            url = resolve_upstream(repo, config, env)
+            try:
+                url = resolve_upstream(repo, config, env)
+            except ConfigError as exc:
+                if not repo.is_default:
+                    raise
+                # e.g. no npm on this machine: serve the rest rather than nothing.
+                log.warning("repository /%s/ not served: %s", repo.name, exc)
+                continue
         repositories[repo.name] = RECIPES[repo.type](repo, url, engine)
     handlers = Handlers(
         repositories,

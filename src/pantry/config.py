@@ -38,6 +38,7 @@ class RepositoryConfig:
     type: str
     upstream: str | None = None
     metadata_ttl_s: float = DEFAULT_TTL_S
+    is_default: bool = False  # not in the config file: skipped if discovery finds nothing
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +193,10 @@ def _upstream(problems: _Problems, table: Mapping[str, object]) -> UpstreamConfi
 
 
 def _repositories(problems: _Problems, table: Mapping[str, object]) -> dict[str, RepositoryConfig]:
-    repos = {name: RepositoryConfig(name, kind) for name, kind in DEFAULT_REPOSITORIES.items()}
+    repos = {
+        name: RepositoryConfig(name, kind, is_default=True)
+        for name, kind in DEFAULT_REPOSITORIES.items()
+    }
     for name, body in table.items():
         where = f"[repositories.{name}]"
         if not _NAME.match(name):

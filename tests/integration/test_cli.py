@@ -93,3 +93,32 @@ def test_setup__unknown_client_is_a_clear_error() -> None:
     result = _pantry("setup", "cobol")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_serve__default_npm_skipped_when_npm_cannot_be_discovered(
+    tmp_path: Path, fixture_pypi: FixturePyPI
+) -> None:
+    from fixtures.http import request  # noqa: PLC0415
+
+    config = pypi_config(fixture_pypi.index_url)
+    env = {k: v for k, v in os.environ.items() if not k.lower().startswith("npm_config")}
+    env["PATH"] = str(Path(sys.executable).parent)  # python, but no npm
+    with PantryProcess(tmp_path / "data", config, env=env) as server:
+        health = request(server.url + "/-/health").body.decode()
+        assert '"pypi"' in health
+        assert '"npm"' not in health
+    assert "repository /npm/ not served" in server.log()
+
+
+def test_serve__further_pypi_repository_with_its_own_upstream(
+    tmp_path: Path, fixture_pypi: FixturePyPI
+) -> None:
+    from fixtures.http import request  # noqa: PLC0415
+
+    config = pypi_config(fixture_pypi.index_url) + (
+        f'[repositories.internal]\ntype = "pypi"\nupstream = "{fixture_pypi.index_url}"\n'
+    )
+    with PantryProcess(tmp_path / "data", config) as server:
+        answer = request(server.url + "/internal/simple/alpha/")
+    assert (answer.status, answer.xcache) == (200, "MISS")
+    assert b"../../files/alpha/" in answer.body
