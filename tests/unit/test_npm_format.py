@@ -610,12 +610,47 @@ def test_rewrite_packument__minimal(body: bytes) -> None:
         (_packument({}, name="other"), "packument is for 'other', not 'tinypkg'"),
         (_packument({}, name="TinyPkg"), "packument is for 'TinyPkg'"),
         (_packument({}, name=None), "packument is for a JSON NoneType"),
-        (_packument({}, x=[[[[1]]]]).replace(b"[[[[1]]]]", b"[" * 300 + b"]" * 300), "re-encode"),
+        (
+            _packument({"1.0.0": _version(None)}, x=[[[[1]]]]).replace(
+                b"[[[[1]]]]", b"[" * 300 + b"]" * 300
+            ),
+            "re-encode",
+        ),
     ],
 )
 def test_rewrite_packument__rejects_garbage(body: bytes, message: str) -> None:
     with pytest.raises(FormatError, match=message):
         rewrite_packument(body, "tinypkg", BASE)
+
+
+def test_rewrite_packument__fast_path_decodes_escaped_tarball_strings() -> None:
+    body = _packument({"1.0.0": _version()}).replace(b"https://", b"https:\\/\\/")
+    assert b"\\/" in body
+    doc, links = _rewrite(body)
+    assert _tarballs(doc) == [f"{BASE}/tinypkg/-/tinypkg-1.0.0.tgz"]
+    assert links[0].url == f"{UPSTREAM}tinypkg/-/tinypkg-1.0.0.tgz"
+
+
+def test_rewrite_packument__fast_path_leaves_other_tarball_fields_alone() -> None:
+    version = {**_version(), "config": {"tarball": "https://elsewhere.example.test/x.tgz"}}  # type: ignore[dict-item]
+    doc, _ = _rewrite(_packument({"1.0.0": version}))
+    assert _tarballs(doc) == [f"{BASE}/tinypkg/-/tinypkg-1.0.0.tgz"]
+    versions = doc["versions"]
+    assert isinstance(versions, dict)
+    assert versions["1.0.0"]["config"] == {"tarball": "https://elsewhere.example.test/x.tgz"}
+
+
+def test_rewrite_packument__tarball_key_not_verbatim_takes_the_careful_path() -> None:
+    body = _packument({"1.0.0": _version()}).replace(b'"tarball"', b'"tar\\u0062all"')
+    doc, links = _rewrite(body)
+    assert _tarballs(doc) == [f"{BASE}/tinypkg/-/tinypkg-1.0.0.tgz"]
+    assert len(links) == 1
+
+
+def test_rewrite_packument__fast_path_keeps_deep_nesting_verbatim() -> None:
+    deep = b"[" * 300 + b"]" * 300
+    body = _packument({"1.0.0": _version()}, x=[[[[1]]]]).replace(b"[[[[1]]]]", deep)
+    assert deep in rewrite_packument(body, "tinypkg", BASE).body
 
 
 def test_rewrite_packument__rejects_invalid_name() -> None:
@@ -769,3 +804,9 @@ def test_check_names__never_raise_but_bad_request(text: str) -> None:
 )
 def test_negotiate__never_raises(accept: str | None) -> None:
     assert negotiate(accept) in Variant
+
+
+def _tarballs(doc: dict[str, object]) -> list[str]:
+    versions = doc["versions"]
+    assert isinstance(versions, dict)
+    return [v["dist"]["tarball"] for v in versions.values()]
