@@ -216,3 +216,9 @@ def test_offline__serves_cached_packuments_and_tarballs(
     assert _tarballs(document)[0].startswith(offline.url)
     assert (again.status, again.body) == (200, tarball)
     assert (missing.status, missing.xcache) == (404, "OFFLINE")
+
+
+@pytest.mark.parametrize("host", ['evil"}', "a b", "x/y"])
+def test_packument__malformed_host_header_is_400(npm_pantry: PantryProcess, host: str) -> None:
+    answer = request(npm_pantry.url + "/npm/left-pad-fixture", headers={"Host": host})
+    assert answer.status == 400

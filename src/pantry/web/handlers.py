@@ -8,6 +8,7 @@ download; every proxied response carries ``X-Cache`` and ``Server-Timing``.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 
@@ -23,6 +24,8 @@ from pantry.repositories import BASE_PLACEHOLDER, Reply, RepoRequest, Repository
 from pantry.upstream.breaker import Breaker
 
 log = logging.getLogger(__name__)
+
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 MAX_BODY = 16 * 1024 * 1024  # npm audit requests are the only bodies; they are small
 BODY_HEADERS = ("Content-Type", "Content-Encoding")
@@ -150,7 +153,11 @@ class Handlers:
         name = request.match_info["repo"]
         if self.public_url:
             return f"{self.public_url}/{name}"
-        return f"{request.scheme}://{request.host}/{name}"
+        host = request.host
+        if not _HOST.fullmatch(host):
+            # The Host header ends up inside JSON documents: never let it break them.
+            raise BadRequest("the Host header is not a valid host[:port]")
+        return f"{request.scheme}://{host}/{name}"
 
     async def health(self, request: web.Request) -> web.Response:
         """``/-/health``: 200 once ready, with what is up and down."""
