@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     _add_config_args(check)
     check.set_defaults(func=_check_config)
 
+    check_store = sub.add_parser("verify", help="re-hash the cache and report what is damaged")
+    _add_config_args(check_store)
+    check_store.add_argument(
+        "--repair", action="store_true", help="forget damaged entries and delete corrupt blobs"
+    )
+    check_store.set_defaults(func=_verify)
+
     setup = sub.add_parser("setup", help="print or apply client configuration for pantry")
     setup.add_argument("client", help=f"one of: {', '.join(clients.CLIENTS)}")
     setup.add_argument("--url", help="pantry's base URL (default: from --listen / PANTRY_LISTEN)")
@@ -92,6 +99,30 @@ def _check_config(args: argparse.Namespace) -> int:
         upstream = repo.upstream or "(discovered at start)"
         print(f"/{repo.name}/  type={repo.type} upstream={upstream} ttl={repo.metadata_ttl_s:g}s")
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from pantry.storage.blobs_fs import FsBlobStore  # noqa: PLC0415 - only this command needs it
+    from pantry.storage.index_sqlite import SqliteIndex  # noqa: PLC0415
+    from pantry.storage.verify import verify  # noqa: PLC0415
+
+    config = _load(args)
+    index = SqliteIndex(config.data / "index.sqlite")
+    try:
+        report = verify(index, FsBlobStore(config.data), repair=args.repair)
+    finally:
+        index.close()
+    for key in report.missing:
+        print(f"missing  {key}")
+    for key in report.corrupt:
+        print(f"corrupt  {key}")
+    action = "removed" if args.repair else "found"
+    print(
+        f"checked {report.checked} entries in {config.data}: {len(report.missing)} missing and "
+        f"{len(report.corrupt)} corrupt {action}; {len(report.unused)} unused blobs "
+        "(pantry gc removes them)"
+    )
+    return 0 if report.is_clean or args.repair else 1
 
 
 def _setup(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """``pantry setup <client>``: point package clients at pantry, and find their upstreams.
 
-Each client is one module providing a ``ClientSetup`` (see ``base.py``) plus one line in
-``_REGISTRY`` below; ``actions.py`` does the showing, writing, backing up and undoing
-for all of them, and ``discover.py`` finds the registry a client used before pantry.
+Each client is one module providing a ``ClientSetup`` per config file it reads (see
+``base.py``; yarn has two) plus one line in ``_REGISTRY`` below; ``actions.py`` does the
+showing, writing, backing up and undoing for all of them, and ``discover.py`` finds the
+registry a client used before pantry.
 """
 
 from __future__ import annotations
@@ -13,20 +14,25 @@ from typing import Literal, TextIO, assert_never
 
 from pantry.clients import actions
 from pantry.clients.base import ClientConfigError, ClientSetup, Target
+from pantry.clients.npm import NpmrcSetup
 from pantry.clients.pdm import PdmSetup
 from pantry.clients.pip import PipSetup
 from pantry.clients.poetry import PoetrySetup
 from pantry.clients.uv import UvSetup
+from pantry.clients.yarn import YarnClassicSetup, YarnModernSetup
 
 __all__ = ["CLIENTS", "Action", "setup"]
 
 Action = Literal["print", "write", "undo"]
 
-_REGISTRY: dict[str, ClientSetup] = {
-    "pip": PipSetup(),
-    "uv": UvSetup(),
-    "pdm": PdmSetup(),
-    "poetry": PoetrySetup(),
+_REGISTRY: dict[str, tuple[ClientSetup, ...]] = {
+    "pip": (PipSetup(),),
+    "uv": (UvSetup(),),
+    "pdm": (PdmSetup(),),
+    "poetry": (PoetrySetup(),),
+    "npm": (NpmrcSetup("npm"),),
+    "pnpm": (NpmrcSetup("pnpm"),),
+    "yarn": (YarnClassicSetup(), YarnModernSetup()),
 }
 
 CLIENTS: tuple[str, ...] = tuple(_REGISTRY)
@@ -36,7 +42,7 @@ def setup(
     client: str,
     *,
     base_url: str,
-    repo: str = "pypi",
+    repo: str | None = None,
     action: Action,
     home: Path,
     env: Mapping[str, str],
@@ -44,16 +50,18 @@ def setup(
 ) -> int:
     """Show, write or undo ``client``'s configuration for pantry at ``base_url``/``repo``.
 
-    ``home`` and ``env`` stand for the user's home and environment (passed in, never
-    read here, so tests and other users' setups stay apart).  Returns the exit status:
-    0 on success, 2 with a one-line ``error:`` on ``out`` otherwise.
+    ``repo`` defaults to the client's ecosystem: ``pypi`` for Python clients, ``npm`` for
+    npm, pnpm and yarn.  ``home`` and ``env`` stand for the user's home and environment
+    (passed in, never read here, so tests and other users' setups stay apart).  Returns
+    the exit status: 0 on success, 2 with a one-line ``error:`` on ``out`` otherwise.
     """
     chosen = _REGISTRY.get(client)
     if chosen is None:
         print(f"error: unknown client {client!r}; known: {', '.join(CLIENTS)}", file=out)
         return actions.FAILED
+    name = chosen[0].ecosystem.default_repo if repo is None else repo
     try:
-        target = Target.parse(base_url, repo)
+        target = Target.parse(base_url, name)
     except ClientConfigError as exc:
         print(f"error: {exc}", file=out)
         return actions.FAILED

@@ -5,13 +5,18 @@ text (which may refuse), and only then touch the disk.  Before the first change 
 keeps the original beside the file as ``<file>.pantry-backup``, or, when there was no
 file, an empty ``<file>.pantry-created`` marker.  Neither is ever overwritten, so
 ``--undo`` always returns to what the user had before pantry's first ``--write``.
+
+A client may read more than one file (yarn 1 and yarn 2+ have one each); it then comes
+as several parts, one ``ClientSetup`` per file, shown, written and undone together.
+Clients that share a file (npm and pnpm) share its backup the same way: the second
+write finds the backup in place and keeps it.
 """
 
 from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, assert_never
@@ -59,89 +64,135 @@ def created_marker_of(path: Path) -> Path:
 
 
 def show(
-    client: ClientSetup, target: Target, *, home: Path, env: Mapping[str, str], out: TextIO
+    parts: Sequence[ClientSetup],
+    target: Target,
+    *,
+    home: Path,
+    env: Mapping[str, str],
+    out: TextIO,
 ) -> int:
     """Print what ``--write`` would set, where, and the one-off equivalents."""
-    advice = client.advise(target, env=env)
-    path = client.config_file(home=home, env=env)
-    print(f"{client.name}: use pantry at {target.index_url}", file=out)
-    if path is None:
-        print(f"  {advice.per_project}; add to each project's pyproject.toml:", file=out)
-    else:
-        print(f"  config file: {path}", file=out)
-        print("  with --write, pantry sets these lines in it:", file=out)
-    for line in advice.lines:
+    name = parts[0].name
+    print(f"{name}: use pantry at {parts[0].ecosystem.url(target)}", file=out)
+    one_off: list[str] = []
+    notes: list[str] = []
+    has_file = False
+    for part in parts:
+        advice = part.advise(target, env=env)
+        path = part.config_file(home=home, env=env)
+        if path is None:
+            print(f"  {advice.per_project}; add to each project's pyproject.toml:", file=out)
+        else:
+            has_file = True
+            print(f"  config file: {path}", file=out)
+            print("  with --write, pantry sets these lines in it:", file=out)
+        for line in advice.lines:
+            print(f"    {line}", file=out)
+        one_off.extend(advice.one_off)
+        notes.extend(advice.notes)
+    print("  or, without a config file:" if has_file else "  or run in each project:", file=out)
+    for line in one_off:
         print(f"    {line}", file=out)
-    print("  or, without a config file:" if path else "  or run in each project:", file=out)
-    for line in advice.one_off:
-        print(f"    {line}", file=out)
-    if path is not None:
-        name = client.name
+    if has_file:
         print(f"  apply: pantry setup {name} --write    undo: pantry setup {name} --undo", file=out)
-    for note in advice.notes:
-        print(f"  {note}", file=out)
+    _print_notes(notes, out)
     return OK
 
 
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    path: Path
+    current: _Current
+    new_text: str
+
+
 def write(
-    client: ClientSetup, target: Target, *, home: Path, env: Mapping[str, str], out: TextIO
+    parts: Sequence[ClientSetup],
+    target: Target,
+    *,
+    home: Path,
+    env: Mapping[str, str],
+    out: TextIO,
 ) -> int:
-    """Point the client's user config at ``target``; 2 and an untouched file on any problem."""
-    path = client.config_file(home=home, env=env)
-    if path is None:
-        return _per_project(client, target, env=env, out=out, action="--write")
-    try:
-        current = _read(path)
-        new_text = client.edit(current.text, target)
-        written = _apply(path, current, new_text)
-    except ClientConfigError as exc:
-        print(f"error: {client.name}: {path}: {exc}", file=out)
-        return FAILED
-    match written:
-        case Written.UNCHANGED:
-            print(
-                f"{client.name}: {path} already uses {target.index_url}; nothing changed", file=out
-            )
-        case Written.CREATED:
-            print(
-                f"{client.name}: created {path} (undo: pantry setup {client.name} --undo)", file=out
-            )
-        case Written.UPDATED:
-            kept = backup_of(path)
-            where = f"; original kept in {kept}" if kept.exists() else ""
-            print(
-                f"{client.name}: updated {path}{where} (undo: pantry setup {client.name} --undo)",
-                file=out,
-            )
-        case _:
-            assert_never(written)
-    for note in client.advise(target, env=env).notes:
-        print(f"  {note}", file=out)
+    """Point the client's user config at ``target``; 2 and untouched files on any problem.
+
+    Every file is read and edited in memory first, so a refusal for one leaves all of
+    them alone; only then are they written, one after the other.
+    """
+    name = parts[0].name
+    plans: list[_Plan] = []
+    for part in parts:
+        path = part.config_file(home=home, env=env)
+        if path is None:
+            return _per_project(part, target, env=env, out=out, action="--write")
+        try:
+            current = _read(path)
+            plans.append(_Plan(path, current, part.edit(current.text, target)))
+        except ClientConfigError as exc:
+            print(f"error: {name}: {path}: {exc}", file=out)
+            return FAILED
+    url = parts[0].ecosystem.url(target)
+    for plan in plans:
+        try:
+            written = _apply(plan.path, plan.current, plan.new_text)
+        except ClientConfigError as exc:
+            print(f"error: {name}: {plan.path}: {exc}", file=out)
+            return FAILED
+        _print_written(name, plan.path, url, written, out)
+    _print_notes([note for part in parts for note in part.advise(target, env=env).notes], out)
     return OK
 
 
 def undo(
-    client: ClientSetup, target: Target, *, home: Path, env: Mapping[str, str], out: TextIO
+    parts: Sequence[ClientSetup],
+    target: Target,
+    *,
+    home: Path,
+    env: Mapping[str, str],
+    out: TextIO,
 ) -> int:
-    """Put the client's config back as it was before pantry's first write."""
-    path = client.config_file(home=home, env=env)
-    if path is None:
-        return _per_project(client, target, env=env, out=out, action="--undo")
-    try:
-        undone = _undo(path)
-    except OSError as exc:
-        print(f"error: {client.name}: cannot restore {path}: {exc}", file=out)
-        return FAILED
-    match undone:
-        case Undone.RESTORED:
-            print(f"{client.name}: restored {path} from {backup_of(path)}", file=out)
-        case Undone.REMOVED:
-            print(f"{client.name}: removed {path}, which pantry had created", file=out)
-        case Undone.NOTHING:
-            print(f"{client.name}: nothing to undo for {path}", file=out)
+    """Put the client's config files back as they were before pantry's first write."""
+    name = parts[0].name
+    status = OK
+    for part in parts:
+        path = part.config_file(home=home, env=env)
+        if path is None:
+            return _per_project(part, target, env=env, out=out, action="--undo")
+        try:
+            undone = _undo(path)
+        except OSError as exc:
+            print(f"error: {name}: cannot restore {path}: {exc}", file=out)
+            status = FAILED
+            continue
+        match undone:
+            case Undone.RESTORED:
+                print(f"{name}: restored {path} from {backup_of(path)}", file=out)
+            case Undone.REMOVED:
+                print(f"{name}: removed {path}, which pantry had created", file=out)
+            case Undone.NOTHING:
+                print(f"{name}: nothing to undo for {path}", file=out)
+            case _:
+                assert_never(undone)
+    return status
+
+
+def _print_written(name: str, path: Path, url: str, written: Written, out: TextIO) -> None:
+    match written:
+        case Written.UNCHANGED:
+            print(f"{name}: {path} already uses {url}; nothing changed", file=out)
+        case Written.CREATED:
+            print(f"{name}: created {path} (undo: pantry setup {name} --undo)", file=out)
+        case Written.UPDATED:
+            kept = backup_of(path)
+            where = f"; original kept in {kept}" if kept.exists() else ""
+            print(f"{name}: updated {path}{where} (undo: pantry setup {name} --undo)", file=out)
         case _:
-            assert_never(undone)
-    return OK
+            assert_never(written)
+
+
+def _print_notes(notes: Iterable[str], out: TextIO) -> None:
+    for note in dict.fromkeys(notes):  # in order, each once
+        print(f"  {note}", file=out)
 
 
 def _per_project(

@@ -8,6 +8,7 @@ undo steps are shared and live in ``actions.py``.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,6 +24,22 @@ _REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 class ClientConfigError(ConfigError):
     """A client's config file cannot be used or safely edited; nothing was written."""
+
+
+class Ecosystem(enum.Enum):
+    """The kind of pantry repository a client talks to."""
+
+    PYPI = "pypi"
+    NPM = "npm"
+
+    @property
+    def default_repo(self) -> str:
+        """The repository ``pantry setup`` points the client at unless told otherwise."""
+        return self.value
+
+    def url(self, target: Target) -> str:
+        """The URL of ``target`` that this ecosystem's clients are configured with."""
+        return target.registry_url if self is Ecosystem.NPM else target.index_url
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +71,11 @@ class Target:
         """The PEP 503 simple index of the repository, with the trailing slash pip expects."""
         return f"{self.base_url}/{self.repo}/simple/"
 
+    @property
+    def registry_url(self) -> str:
+        """The npm registry root of the repository; clients append package names to it."""
+        return f"{self.base_url}/{self.repo}/"
+
 
 @dataclass(frozen=True, slots=True)
 class Advice:
@@ -71,6 +93,11 @@ class ClientSetup(Protocol):
     @property
     def name(self) -> str:
         """The client's command name, as typed after ``pantry setup``."""
+        ...
+
+    @property
+    def ecosystem(self) -> Ecosystem:
+        """Which kind of repository the client uses, hence its URL and default name."""
         ...
 
     def config_file(self, *, home: Path, env: Mapping[str, str]) -> Path | None:

@@ -1,16 +1,18 @@
-"""The pantry block: lines pantry owns inside a TOML config file it otherwise leaves alone.
+"""The pantry block: lines pantry owns inside a config file it otherwise leaves alone.
 
-Python has no TOML writer, and re-serialising a user's file would lose its comments and
-layout.  So pantry writes only between two marker comments it recognises again later::
+Python has no TOML or YAML writer, and re-serialising a user's file would lose its
+comments and layout.  So pantry writes only between two marker comments it recognises
+again later (``#`` starts a comment in both TOML and YAML)::
 
     # >>> pantry: managed by `pantry setup uv`; `pantry setup uv --undo` restores the file
     [[index]]
     ...
     # <<< pantry
 
-The block goes at the end of the file, where a table header is always valid TOML, and a
-second run replaces it in place, so writing twice gives the same bytes.  Every result is
-parsed again with ``tomllib`` before anyone writes it.
+The block goes at the end of the file, where a TOML table header or a top-level YAML
+key is always valid, and a second run replaces it in place, so writing twice gives the
+same bytes.  TOML results are parsed again with ``tomllib`` before anyone writes them;
+YAML callers check the lines themselves (pantry has no YAML parser).
 """
 
 from __future__ import annotations
@@ -48,20 +50,34 @@ def edit_toml(
     ``conflict`` is run on the file without the block (a setting there that would fight
     the block is refused); ``verify`` on the result (it must show the block took effect).
     """
-    split = _split(text or "")
-    outside = split.before + split.after
+    outside = outside_block(text)
     problem = conflict(_parse(outside, "the existing file"))
     if problem is not None:
         raise ClientConfigError(problem)
-    newline = "\r\n" if "\r\n" in outside else "\n"
-    header = f"{BEGIN}: managed by `pantry setup {client}`; `--undo` restores the file"
-    block = newline.join([header, *body, END]) + newline
-    # In place when present, so a second write gives the same bytes.
-    result = split.before + block + split.after if split.block else _append(outside, block, newline)
+    result = set_block(text, client=client, body=body)
     problem = verify(_parse(result, "the edited file"))
     if problem is not None:
         raise ClientConfigError(f"the edited file would not work ({problem}); edit it by hand")
     return result
+
+
+def outside_block(text: str | None) -> str:
+    """``text`` without pantry's block; raises ClientConfigError when the markers are damaged."""
+    split = _split(text or "")
+    return split.before + split.after
+
+
+def set_block(text: str | None, *, client: str, body: Sequence[str]) -> str:
+    """``text`` with the pantry block holding ``body``: replaced in place, else appended."""
+    split = _split(text or "")
+    outside = split.before + split.after
+    newline = "\r\n" if "\r\n" in outside else "\n"
+    header = f"{BEGIN}: managed by `pantry setup {client}`; `--undo` restores the file"
+    block = newline.join([header, *body, END]) + newline
+    # In place when present, so a second write gives the same bytes.
+    if split.block:
+        return split.before + block + split.after
+    return _append(outside, block, newline)
 
 
 def _append(text: str, block: str, newline: str) -> str:

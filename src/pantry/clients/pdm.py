@@ -15,7 +15,14 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from pantry.clients.base import Advice, Target, env_overrides, toml_string, xdg_config_home
+from pantry.clients.base import (
+    Advice,
+    Ecosystem,
+    Target,
+    env_overrides,
+    toml_string,
+    xdg_config_home,
+)
 from pantry.clients.block import edit_toml
 
 
@@ -33,6 +40,7 @@ class PdmSetup:
     """``ClientSetup`` for pdm."""
 
     name = "pdm"
+    ecosystem = Ecosystem.PYPI
 
     def config_file(self, *, home: Path, env: Mapping[str, str]) -> Path:
         return config_path(home, env)

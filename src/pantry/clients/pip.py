@@ -19,7 +19,14 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pantry.clients import ini
-from pantry.clients.base import Advice, ClientConfigError, Target, env_overrides, xdg_config_home
+from pantry.clients.base import (
+    Advice,
+    ClientConfigError,
+    Ecosystem,
+    Target,
+    env_overrides,
+    xdg_config_home,
+)
 
 _GLOBAL = "global"
 
@@ -46,6 +53,7 @@ class PipSetup:
     """``ClientSetup`` for pip."""
 
     name = "pip"
+    ecosystem = Ecosystem.PYPI
 
     def config_file(self, *, home: Path, env: Mapping[str, str]) -> Path:
         return config_path(home, env)

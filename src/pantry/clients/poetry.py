@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pantry.clients.base import Advice, ClientConfigError, Target, toml_string
+from pantry.clients.base import Advice, ClientConfigError, Ecosystem, Target, toml_string
 
 
 class PoetrySetup:
     """``ClientSetup`` for poetry: advice only."""
 
     name = "poetry"
+    ecosystem = Ecosystem.PYPI
 
     def config_file(self, *, home: Path, env: Mapping[str, str]) -> None:
         return None

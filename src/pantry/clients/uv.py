@@ -14,7 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from pantry.clients.base import Advice, Target, env_overrides, toml_string, xdg_config_home
+from pantry.clients.base import (
+    Advice,
+    Ecosystem,
+    Target,
+    env_overrides,
+    toml_string,
+    xdg_config_home,
+)
 from pantry.clients.block import edit_toml
 
 _OVERRIDES = ("UV_DEFAULT_INDEX", "UV_INDEX_URL")
@@ -32,6 +39,7 @@ class UvSetup:
     """``ClientSetup`` for uv."""
 
     name = "uv"
+    ecosystem = Ecosystem.PYPI
 
     def config_file(self, *, home: Path, env: Mapping[str, str]) -> Path:
         return config_path(home, env)

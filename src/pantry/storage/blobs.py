@@ -8,6 +8,7 @@ blob name.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -52,3 +53,6 @@ class BlobStore(Protocol):
 
     def clean_leftovers(self) -> int:
         """Remove temp files left by a crash; return how many."""
+
+    def blobs(self) -> Iterator[BlobId]:
+        """Every committed blob (for verify and garbage collection)."""

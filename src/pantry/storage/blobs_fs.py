@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -100,9 +101,18 @@ class FsBlobStore:
     def remove(self, blob: BlobId) -> None:
         self.path_of(blob).unlink(missing_ok=True)
 
+    def blobs(self) -> Iterator[BlobId]:
+        for path in self.blob_dir.glob("??/??/*"):
+            if path.is_file() and _is_blob_name(path.name):
+                yield BlobId(path.name)
+
     def clean_leftovers(self) -> int:
         count = 0
         for leftover in self.tmp_dir.iterdir():
             leftover.unlink(missing_ok=True)
             count += 1
         return count
+
+
+def _is_blob_name(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)

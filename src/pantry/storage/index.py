@@ -7,6 +7,7 @@ link, which is how pantry refuses to fetch from hosts the metadata did not name.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -39,6 +40,9 @@ class Index(Protocol):
 
     def get_link(self, key: CacheKey) -> Link | None:
         """The link naming an artifact key, if any metadata named it."""
+
+    def entries(self) -> Iterator[Entry]:
+        """Every entry (for verify and garbage collection; not for request paths)."""
 
     def close(self) -> None:
         """Release the database."""

@@ -8,6 +8,7 @@ fetched from upstream, never on a cache hit.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -53,6 +54,16 @@ class SqliteIndex:
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the index {path}: {exc}") from exc
+
+    def entries(self) -> Iterator[Entry]:
+        try:
+            keys = [key for (key,) in self._db.execute("SELECT key FROM entries ORDER BY key")]
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read the index: {exc}") from exc
+        for key in keys:
+            entry = self.get(CacheKey(key))
+            if entry is not None:
+                yield entry
 
     def get(self, key: CacheKey) -> Entry | None:
         row = cast(
