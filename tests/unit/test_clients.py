@@ -440,7 +440,7 @@ def test_setup__bad_arguments_fail_with_one_line(
 
 
 def test_setup__clients_registry() -> None:
-    assert CLIENTS == ("pip", "uv", "pdm", "poetry")
+    assert CLIENTS == ("pip", "uv", "pdm", "poetry", "npm", "pnpm", "yarn")
 
 
 # --- write and undo -------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 A client module knows three things about one package client: where its user-level
 config file lives, what to put in it, and how to edit an existing file without
-disturbing anything else.  ``edit`` is pure (text in, text out); the write, backup and
-undo steps are shared and live in ``actions.py``.
+disturbing anything else; also which kind of repository (``Ecosystem``) it talks to.
+A client that reads several files (yarn) provides one ``ClientSetup`` per file.
+``edit`` is pure (text in, text out); the write, backup and undo steps are shared and
+live in ``actions.py``.
 """
 
 from __future__ import annotations
