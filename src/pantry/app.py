@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -11,12 +13,13 @@ from aiohttp import web
 from pantry.cache.engine import Engine
 from pantry.clients import discover
 from pantry.config import Config, RepositoryConfig
-from pantry.errors import ConfigError
+from pantry.errors import ConfigError, PantryError
 from pantry.metrics import Metrics
 from pantry.repositories import Repository
 from pantry.repositories.npm import NpmProxy
 from pantry.repositories.pypi import PypiProxy
 from pantry.storage.blobs_fs import FsBlobStore
+from pantry.storage.gc import GcReport, collect
 from pantry.storage.index_sqlite import SqliteIndex
 from pantry.upstream.breaker import Breaker
 from pantry.upstream.client import Timeouts, UpstreamClient
@@ -27,6 +30,8 @@ from pantry.web.routes import add_routes
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
+ACCESS_FLUSH_S = 30.0
+GB = 1024**3
 RECIPES: dict[str, Callable[[RepositoryConfig, str, Engine], Repository]] = {
     "pypi": PypiProxy,
     "npm": NpmProxy,
@@ -90,6 +95,7 @@ def build_app(config: Config, env: Mapping[str, str] | None = None) -> web.Appli
         metrics,
         offline=config.offline,
         metadata_read_s=config.upstream.metadata_timeout_s,
+        min_free_bytes=int(config.storage.min_free_gb * GB),
     )
     repositories: dict[str, Repository] = {}
     for repo in config.repositories.values():
@@ -121,12 +127,52 @@ def build_app(config: Config, env: Mapping[str, str] | None = None) -> web.Appli
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await upstream.start()
+        upkeep = asyncio.get_running_loop().create_task(maintain(engine, config, metrics))
         yield
+        upkeep.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await upkeep
+        engine.flush_access()
         await upstream.close()
         index.close()
 
     app.cleanup_ctx.append(lifecycle)
     return app
+
+
+async def maintain(engine: Engine, config: Config, metrics: Metrics) -> None:
+    """Background upkeep: batch last-access times into the index, collect garbage."""
+    since_gc = 0.0
+    while True:
+        await asyncio.sleep(ACCESS_FLUSH_S)
+        try:
+            engine.flush_access()
+            since_gc += ACCESS_FLUSH_S
+            if since_gc >= config.storage.gc_interval_s:
+                since_gc = 0.0
+                report = await asyncio.to_thread(run_gc, config)
+                metrics.cached_bytes.set(report.cached_bytes)
+        except PantryError as exc:
+            log.warning("upkeep failed: %s", exc)
+
+
+def run_gc(config: Config) -> GcReport:
+    """One garbage collection over the data dir, with its own index connection."""
+    index = SqliteIndex(config.data / "index.sqlite")
+    try:
+        max_bytes = int(config.storage.max_size_gb * GB) or None
+        report = collect(index, FsBlobStore(config.data), max_bytes=max_bytes)
+    finally:
+        index.close()
+    if report.evicted or report.removed_blobs:
+        log.info(
+            "gc evicted=%d removed_blobs=%d freed_bytes=%d cached_bytes=%d",
+            len(report.evicted),
+            report.removed_blobs,
+            report.freed_bytes,
+            report.cached_bytes,
+        )
+    return report
 
 
 def _remembered_or_blank(repo: RepositoryConfig, config: Config, env: Mapping[str, str]) -> str:

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from aiohttp import web
@@ -66,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
         "--repair", action="store_true", help="forget damaged entries and delete corrupt blobs"
     )
     check_store.set_defaults(func=_verify)
+
+    collect = sub.add_parser("gc", help="evict past [storage] max_size_gb, drop unused blobs")
+    _add_config_args(collect)
+    collect.add_argument("--max-size-gb", type=float, help="override [storage] max_size_gb")
+    collect.set_defaults(func=_gc)
 
     setup = sub.add_parser("setup", help="print or apply client configuration for pantry")
     setup.add_argument("client", help=f"one of: {', '.join(clients.CLIENTS)}")
@@ -128,6 +134,20 @@ def _verify(args: argparse.Namespace) -> int:
         "(pantry gc removes them)"
     )
     return 0 if report.is_clean or args.repair else 1
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from pantry.app import run_gc  # noqa: PLC0415 - only this command needs it
+
+    config = _load(args)
+    if args.max_size_gb is not None:
+        config = replace(config, storage=replace(config.storage, max_size_gb=args.max_size_gb))
+    report = run_gc(config)
+    print(
+        f"evicted {len(report.evicted)} entries, removed {report.removed_blobs} blobs "
+        f"({report.freed_bytes / 1e6:.1f} MB); the cache holds {report.cached_bytes / 1e6:.1f} MB"
+    )
+    return 0
 
 
 def _setup(args: argparse.Namespace) -> int:

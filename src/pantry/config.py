@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import platformdirs
@@ -28,6 +29,7 @@ DEFAULT_REPOSITORIES = {
 }  # name -> type, served with discovered upstreams
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_Numbers = TypeVar("_Numbers", "UpstreamConfig", "StorageConfig")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,15 @@ class UpstreamConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageConfig:
+    """Disk limits of the cache."""
+
+    max_size_gb: float = 0.0  # 0: no limit; else least recently used entries are evicted
+    min_free_gb: float = 1.0  # below this much free disk, new files pass through unstored
+    gc_interval_s: float = 600.0  # how often the server collects garbage
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Everything ``pantry serve`` needs, validated."""
 
@@ -61,6 +72,7 @@ class Config:
     allow: tuple[IPNetwork, ...]
     repositories: Mapping[str, RepositoryConfig]
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
     public_url: str | None = None
     offline: bool = False
     config_file: Path | None = None
@@ -117,7 +129,7 @@ def load(
     path = Path(path_text).expanduser() if path_text else None
     raw = _read_toml(path) if path else {}
     problems = _Problems()
-    problems.check_keys("config", raw, {"server", "upstream", "repositories"})
+    problems.check_keys("config", raw, {"server", "upstream", "storage", "repositories"})
     server = _table(problems, raw, "server")
     problems.check_keys("[server]", server, {"listen", "data", "allow", "public_url", "offline"})
     listen_text = listen or env.get("PANTRY_LISTEN") or str(server.get("listen", DEFAULT_LISTEN))
@@ -132,7 +144,8 @@ def load(
     public_url = server.get("public_url")
     if public_url is not None and problems.url("[server].public_url", public_url) is None:
         public_url = None
-    upstream = _upstream(problems, _table(problems, raw, "upstream"))
+    upstream = _numbers(problems, "upstream", UpstreamConfig, _table(problems, raw, "upstream"))
+    storage = _numbers(problems, "storage", StorageConfig, _table(problems, raw, "storage"))
     repositories = _repositories(problems, _table(problems, raw, "repositories"))
     if problems:
         where = f"{path}: " if path else ""
@@ -144,6 +157,7 @@ def load(
         allow=allow,
         repositories=repositories,
         upstream=upstream,
+        storage=storage,
         public_url=str(public_url).rstrip("/") if public_url else None,
         offline=offline or bool(server.get("offline", False)),
         config_file=path,
@@ -183,13 +197,17 @@ def _allow(problems: _Problems, value: object) -> tuple[IPNetwork, ...]:
     return tuple(networks)
 
 
-def _upstream(problems: _Problems, table: Mapping[str, object]) -> UpstreamConfig:
-    defaults = UpstreamConfig()
-    known = set(UpstreamConfig.__dataclass_fields__)
-    problems.check_keys("[upstream]", table, known)
-    return UpstreamConfig(
-        **{key: problems.number("[upstream]", table, key, getattr(defaults, key)) for key in known}
-    )
+def _numbers(
+    problems: _Problems, name: str, kind: type[_Numbers], table: Mapping[str, object]
+) -> _Numbers:
+    """A table of non-negative numbers onto a dataclass of defaults."""
+    defaults = kind()
+    known = set(kind.__dataclass_fields__)
+    problems.check_keys(f"[{name}]", table, known)
+    values = {
+        key: problems.number(f"[{name}]", table, key, getattr(defaults, key)) for key in known
+    }
+    return kind(**values)
 
 
 def _repositories(problems: _Problems, table: Mapping[str, object]) -> dict[str, RepositoryConfig]:

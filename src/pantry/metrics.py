@@ -51,6 +51,16 @@ class Metrics:
             "Upstream origins the circuit breaker currently holds as down.",
             registry=self.registry,
         )
+        self.cached_bytes = Gauge(
+            "pantry_cached_bytes",
+            "Bytes the cache occupies on disk (measured by garbage collection).",
+            registry=self.registry,
+        )
+        self.caching_paused = Gauge(
+            "pantry_caching_paused",
+            "1 while new files pass through unstored because the disk is (nearly) full.",
+            registry=self.registry,
+        )
         self.request_seconds = Histogram(
             "pantry_request_seconds",
             "Time to answer a request (until the body starts for streamed files).",

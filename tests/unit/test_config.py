@@ -20,7 +20,7 @@ def test_load__defaults_without_file(tmp_path: Path) -> None:
     config = load(env={"PANTRY_DATA": str(tmp_path)})
     assert (config.host, config.port) == ("127.0.0.1", 7878)
     assert config.data == tmp_path
-    assert set(config.repositories) == {"pypi"}
+    assert set(config.repositories) == {"pypi", "npm"}
     assert config.repositories["pypi"].upstream is None  # discovered at start
     assert config.repositories["pypi"].metadata_ttl_s == DEFAULT_TTL_S
     assert [str(n) for n in config.allow] == ["127.0.0.0/8", "::1/128"]

@@ -12,6 +12,8 @@ Formats describe *what* to fetch (a ``Fetch``); the engine owns *how*:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field, replace
 
 from pantry.cache.flight import SingleFlight
 from pantry.cache.freshness import Freshness, judge
+from pantry.cache.space import SpaceGuard
 from pantry.cache.tee import Download
 from pantry.errors import NotFound, OfflineMiss, StorageError, UpstreamError, VerificationError
 from pantry.metrics import Metrics
@@ -68,6 +71,9 @@ class Served:
     outcome: XCache
     entry: Entry | None = None
     download: Download | None = None
+    body: bytes | None = None  # metadata not stored (disk full)
+    content_type: str = ""
+    uncached: Fetch | None = None  # an artifact to stream through unstored (disk full)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,7 @@ class Engine:
         *,
         offline: bool = False,
         metadata_read_s: float = 10.0,
+        min_free_bytes: int = 0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.blobs = blobs
@@ -103,8 +110,10 @@ class Engine:
         self.offline = offline
         self.metadata_read_s = metadata_read_s
         self.clock = clock
-        self._metadata_flight: SingleFlight[tuple[Entry, XCache]] = SingleFlight()
+        self.space = SpaceGuard(blobs, min_free_bytes, clock)
+        self._metadata_flight: SingleFlight[Served] = SingleFlight()
         self._downloads: dict[CacheKey, Download] = {}
+        self._accessed: dict[CacheKey, float] = {}
 
     def lookup(self, key: CacheKey) -> Entry | None:
         """The committed entry for ``key`` whose blob is still on disk."""
@@ -113,7 +122,15 @@ class Engine:
             log.warning("blob missing for cached entry, refetching key=%s", key)
             self.index.delete(key)
             return None
+        if entry is not None:
+            self._accessed[key] = self.clock()  # flushed in batches, never written here
         return entry
+
+    def flush_access(self) -> None:
+        """Write the batched last-access times (for LRU eviction) to the index."""
+        accessed, self._accessed = self._accessed, {}
+        if accessed:
+            self.index.record_access(accessed)
 
     async def get(self, fetch: Fetch, *, revalidate: bool = False) -> Served:
         """Serve ``fetch`` from cache or upstream, by the rules in the module doc.
@@ -139,23 +156,21 @@ class Engine:
             case Freshness.MISSING if fetch.kind is ArtifactKind.ARTIFACT:
                 return await self._download(fetch)
             case Freshness.MISSING:
-                found, outcome = await self._metadata(fetch, None)
-                return Served(outcome, found)
+                return await self._metadata(fetch, None)
 
     async def _revalidate(self, fetch: Fetch, entry: Entry) -> Served:
         try:
-            found, outcome = await self._metadata(fetch, entry)
+            return await self._metadata(fetch, entry)
         except (UpstreamError, StorageError) as exc:
             log.warning("serving stale metadata key=%s reason=%s", fetch.key, exc)
             self.metrics.stale_served.labels(fetch.repository).inc()
             return Served(XCache.STALE, entry)
-        return Served(outcome, found)
 
-    async def _metadata(self, fetch: Fetch, entry: Entry | None) -> tuple[Entry, XCache]:
+    async def _metadata(self, fetch: Fetch, entry: Entry | None) -> Served:
         task = self._metadata_flight.run(fetch.key, lambda: self._fetch_metadata(fetch, entry))
         return await asyncio.shield(task)
 
-    async def _fetch_metadata(self, fetch: Fetch, entry: Entry | None) -> tuple[Entry, XCache]:
+    async def _fetch_metadata(self, fetch: Fetch, entry: Entry | None) -> Served:
         headers = dict(fetch.headers)
         if entry is not None and entry.etag:
             headers["If-None-Match"] = entry.etag
@@ -167,7 +182,7 @@ class Engine:
                     now = self.clock()
                     self.index.touch(fetch.key, now)
                     self._count(fetch, "not-modified")
-                    return replace(entry, fetched_at=now), XCache.REVALIDATED
+                    return Served(XCache.REVALIDATED, replace(entry, fetched_at=now))
                 if resp.status in (404, 410):
                     self._count(fetch, "not-found")
                     raise NotFound(f"upstream has no {fetch.key.partition(':')[2]}")
@@ -186,7 +201,13 @@ class Engine:
         self.metrics.upstream_bytes.labels(fetch.repository).inc(len(body))
         self._count(fetch, "ok")
         stored = await self._transform(fetch, body, content_type, url)
-        blob = await self._store_bytes(stored.body)
+        try:
+            if not self.space.can_cache():
+                return self._uncached_metadata(stored)
+            blob = await self._store_bytes(stored.body)
+        except StorageError as exc:
+            self.space.pause(str(exc))
+            return self._uncached_metadata(stored)
         new = Entry(
             key=fetch.key,
             kind=ArtifactKind.METADATA,
@@ -199,7 +220,14 @@ class Engine:
             url=fetch.url,
         )
         self.index.put(new, stored.links)
-        return new, XCache.MISS
+        return Served(XCache.MISS, new)
+
+    def _uncached_metadata(self, stored: Transformed) -> Served:
+        """Serve metadata without storing it; its links still go in the (small) index,
+        so the files it names can be passed through."""
+        with contextlib.suppress(StorageError):
+            self.index.put_links(stored.links)
+        return Served(XCache.MISS, body=stored.body, content_type=stored.content_type)
 
     async def _transform(
         self, fetch: Fetch, body: bytes, content_type: str, url: str
@@ -224,6 +252,8 @@ class Engine:
 
     async def _download(self, fetch: Fetch) -> Served:
         download = self._downloads.get(fetch.key)
+        if download is None and not self.space.can_cache():
+            return Served(XCache.MISS, uncached=fetch)
         if download is None:
             writer = self.blobs.open_writer()
             download = Download(writer.temp_path, fetch.digest, fetch.url)
@@ -267,6 +297,8 @@ class Engine:
             self.index.put(entry)
         except BaseException as exc:
             writer.abort()
+            if isinstance(exc, StorageError):
+                self.space.pause(str(exc))
             if not isinstance(exc, NotFound):
                 self._count(fetch, "error")
             log.warning("download failed key=%s url=%s error=%s", fetch.key, mask(fetch.url), exc)
@@ -299,6 +331,41 @@ class Engine:
             raise
         self._count(fetch, "ok")
         return Passed(resp.status, content_type, data)
+
+    @asynccontextmanager
+    async def open_uncached(
+        self, fetch: Fetch
+    ) -> AsyncIterator[tuple[UpstreamResponse, AsyncIterator[bytes]]]:
+        """Stream an artifact straight from upstream, verified, without storing it.
+
+        For when the disk is too full to cache: the hash is still checked and
+        the last chunk held back until it matches, as in the tee.
+        """
+        async with self.upstream.open(fetch.url, fetch.headers) as resp:
+            if resp.status in (404, 410):
+                raise NotFound(f"upstream has no {fetch.url.rsplit('/', 1)[-1]}")
+            if resp.status != 200:
+                raise UpstreamError(f"upstream answered {resp.status}: {mask(fetch.url)}")
+            yield resp, self._verified(fetch, resp)
+
+    async def _verified(self, fetch: Fetch, resp: UpstreamResponse) -> AsyncIterator[bytes]:
+        hasher = hashlib.new(fetch.digest.algorithm) if fetch.digest else None
+        held: bytes | None = None
+        async for chunk in resp.iter_chunks():
+            if hasher is not None:
+                hasher.update(chunk)
+            if held is not None:
+                yield held
+            held = chunk
+        if (
+            fetch.digest is not None
+            and hasher is not None
+            and (hasher.hexdigest() != fetch.digest.hexdigest)
+        ):
+            self.metrics.verification_failures.labels(fetch.repository).inc()
+            raise VerificationError(f"{mask(fetch.url)} does not match {fetch.digest}")
+        if held is not None:
+            yield held
 
     @asynccontextmanager
     async def open_range(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from pantry.cache.engine import Engine, Served
+from pantry.cache.engine import Engine, Fetch, Served
 from pantry.cache.tee import Download
 from pantry.model import ArtifactKind, Entry, XCache
 
@@ -46,6 +46,7 @@ class Reply:
     download: Download | None = None
     body: bytes | None = None
     location: str | None = None
+    uncached: Fetch | None = None  # an artifact streamed through unstored (disk full)
     substitute_base: bool = False  # replace BASE_PLACEHOLDER in the file before sending
     is_immutable: bool = False
     headers: dict[str, str] = field(default_factory=dict)
@@ -69,9 +70,15 @@ def reply_for(served: Served, content_type: str, engine: Engine) -> Reply:
     upstream labelled them, and are immutable for clients' caches.
     """
     entry = served.entry
+    if served.body is not None:
+        return Reply(served.outcome, content_type=content_type, body=served.body)
     if entry is None:
         return Reply(
-            served.outcome, content_type=content_type, download=served.download, is_immutable=True
+            served.outcome,
+            content_type=content_type,
+            download=served.download,
+            uncached=served.uncached,
+            is_immutable=True,
         )
     is_artifact = entry.kind is ArtifactKind.ARTIFACT
     return Reply(

@@ -56,3 +56,9 @@ class BlobStore(Protocol):
 
     def blobs(self) -> Iterator[BlobId]:
         """Every committed blob (for verify and garbage collection)."""
+
+    def modified_at(self, blob: BlobId) -> float:
+        """When a blob was committed (0.0 if it is gone)."""
+
+    def free_bytes(self) -> int:
+        """Free space where blobs are written."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,6 +106,15 @@ class FsBlobStore:
         for path in self.blob_dir.glob("??/??/*"):
             if path.is_file() and _is_blob_name(path.name):
                 yield BlobId(path.name)
+
+    def modified_at(self, blob: BlobId) -> float:
+        try:
+            return self.path_of(blob).stat().st_mtime
+        except FileNotFoundError:
+            return 0.0
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.blob_dir).free
 
     def clean_leftovers(self) -> int:
         count = 0

@@ -7,11 +7,11 @@ link, which is how pantry refuses to fetch from hosts the metadata did not name.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from pantry.model import CacheKey, Digest, Entry
+from pantry.model import ArtifactKind, BlobId, CacheKey, Digest, Entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,17 @@ class Link:
     digest: Digest | None
 
 
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What garbage collection needs to know of an entry."""
+
+    key: CacheKey
+    kind: ArtifactKind
+    blob: BlobId
+    size: int
+    used_at: float  # last served, or fetched if never served since
+
+
 class Index(Protocol):
     """Persistent map of cache entries and links."""
 
@@ -32,6 +43,9 @@ class Index(Protocol):
     def put(self, entry: Entry, links: tuple[Link, ...] = ()) -> None:
         """Insert or replace an entry, and record the links it names, atomically."""
 
+    def put_links(self, links: tuple[Link, ...]) -> None:
+        """Record links without an entry (metadata served but not stored: disk full)."""
+
     def touch(self, key: CacheKey, fetched_at: float) -> None:
         """Record that upstream confirmed the entry unchanged (a 304)."""
 
@@ -40,6 +54,12 @@ class Index(Protocol):
 
     def get_link(self, key: CacheKey) -> Link | None:
         """The link naming an artifact key, if any metadata named it."""
+
+    def record_access(self, accessed: Mapping[CacheKey, float]) -> None:
+        """Store when entries were last served (batched: never on the request path)."""
+
+    def usage(self) -> list[Usage]:
+        """Every entry's blob, size and last use, for garbage collection."""
 
     def entries(self) -> Iterator[Entry]:
         """Every entry (for verify and garbage collection; not for request paths)."""

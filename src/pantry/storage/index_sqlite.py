@@ -8,7 +8,7 @@ fetched from upstream, never on a cache hit.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import cast
 
@@ -16,7 +16,7 @@ import orjson
 
 from pantry.errors import StorageError
 from pantry.model import ArtifactKind, BlobId, CacheKey, Digest, Entry
-from pantry.storage.index import Link
+from pantry.storage.index import Link, Usage
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS entries (
     etag TEXT,
     last_modified TEXT,
     url TEXT NOT NULL,
-    headers BLOB NOT NULL
+    headers BLOB NOT NULL,
+    last_access REAL
 );
 CREATE TABLE IF NOT EXISTS links (
     key TEXT PRIMARY KEY,
@@ -51,6 +52,7 @@ class SqliteIndex:
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA busy_timeout=5000")  # `pantry gc` beside a server
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the index {path}: {exc}") from exc
@@ -95,7 +97,9 @@ class SqliteIndex:
             with self._db:
                 self._db.execute("BEGIN")
                 self._db.execute(
-                    "INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO entries (key, kind, blob, size, content_type, "
+                    "fetched_at, etag, last_modified, url, headers) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         entry.key,
                         entry.kind.value,
@@ -109,15 +113,50 @@ class SqliteIndex:
                         orjson.dumps(entry.headers),
                     ),
                 )
+                self._insert_links(links)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot write the index: {exc}") from exc
+
+    def put_links(self, links: tuple[Link, ...]) -> None:
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
+                self._insert_links(links)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot write the index: {exc}") from exc
+
+    def _insert_links(self, links: tuple[Link, ...]) -> None:
+        self._db.executemany(
+            "INSERT OR REPLACE INTO links VALUES (?, ?, ?)",
+            [(ln.key, ln.url, str(ln.digest) if ln.digest else None) for ln in links],
+        )
+
+    def touch(self, key: CacheKey, fetched_at: float) -> None:
+        self._execute("UPDATE entries SET fetched_at = ? WHERE key = ?", fetched_at, key)
+
+    def record_access(self, accessed: Mapping[CacheKey, float]) -> None:
+        try:
+            with self._db:
+                self._db.execute("BEGIN")
                 self._db.executemany(
-                    "INSERT OR REPLACE INTO links VALUES (?, ?, ?)",
-                    [(ln.key, ln.url, str(ln.digest) if ln.digest else None) for ln in links],
+                    "UPDATE entries SET last_access = ? WHERE key = ?",
+                    [(at, key) for key, at in accessed.items()],
                 )
         except sqlite3.Error as exc:
             raise StorageError(f"cannot write the index: {exc}") from exc
 
-    def touch(self, key: CacheKey, fetched_at: float) -> None:
-        self._execute("UPDATE entries SET fetched_at = ? WHERE key = ?", fetched_at, key)
+    def usage(self) -> list[Usage]:
+        try:
+            rows = self._db.execute(
+                "SELECT key, kind, blob, size, max(fetched_at, coalesce(last_access, 0)) "
+                "FROM entries"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read the index: {exc}") from exc
+        return [
+            Usage(CacheKey(key), ArtifactKind(kind), BlobId(blob), size, used_at)
+            for key, kind, blob, size, used_at in rows
+        ]
 
     def delete(self, key: CacheKey) -> None:
         self._execute("DELETE FROM entries WHERE key = ?", key)

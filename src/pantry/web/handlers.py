@@ -16,7 +16,7 @@ import orjson
 from aiohttp import web
 
 from pantry import __version__
-from pantry.cache.engine import Engine
+from pantry.cache.engine import Engine, Fetch
 from pantry.cache.tee import Download
 from pantry.errors import BadRequest, NotFound, PantryError
 from pantry.metrics import Metrics
@@ -90,20 +90,39 @@ class Handlers:
     ) -> web.StreamResponse:
         if reply.location is not None:
             raise web.HTTPMovedPermanently(reply.location, headers=headers)
-        if reply.body is not None:
+        if reply.body is not None or (reply.path is not None and reply.substitute_base):
+            body = reply.body
+            if body is None:
+                assert reply.path is not None
+                body = reply.path.read_bytes()
+            if reply.substitute_base:
+                body = body.replace(BASE_PLACEHOLDER.encode(), self._base(request).encode())
             headers["Content-Type"] = reply.content_type
-            return web.Response(status=reply.status, body=reply.body, headers=headers)
-        if reply.path is not None and reply.substitute_base:
-            body = reply.path.read_bytes().replace(
-                BASE_PLACEHOLDER.encode(), self._base(request).encode()
-            )
-            headers["Content-Type"] = reply.content_type
-            return web.Response(body=body, headers=headers)
+            return web.Response(status=reply.status, body=body, headers=headers)
         if reply.path is not None:
             headers["Content-Type"] = reply.content_type
             return web.FileResponse(reply.path, headers=headers)
+        if reply.uncached is not None:
+            return await self._stream_uncached(request, reply.uncached, headers)
         assert reply.download is not None
         return await self._stream(request, reply, headers)
+
+    async def _stream_uncached(
+        self, request: web.Request, fetch: Fetch, headers: dict[str, str]
+    ) -> web.StreamResponse:
+        """The disk is full: relay the file from upstream, verified, storing nothing."""
+        assert self.engine is not None
+        async with self.engine.open_uncached(fetch) as (upstream, chunks):
+            headers["Content-Type"] = upstream.headers.get(
+                "Content-Type", "application/octet-stream"
+            )
+            response = web.StreamResponse(headers=headers)
+            if upstream.content_length is not None:
+                response.content_length = upstream.content_length
+            await response.prepare(request)
+            if request.method == "HEAD":
+                return response
+            return await _pump(request, response, chunks)
 
     async def _stream(
         self, request: web.Request, reply: Reply, headers: dict[str, str]
@@ -171,12 +190,20 @@ class Handlers:
                 for name, repo in self.repositories.items()
             },
             "upstreams_down": down,
+            "storage": {"caching": self._can_cache(), "reason": self._pause_reason()},
         }
         return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+    def _can_cache(self) -> bool:
+        return self.engine is None or self.engine.space.can_cache()
+
+    def _pause_reason(self) -> str | None:
+        return None if self.engine is None else self.engine.space.reason
 
     async def metrics_page(self, request: web.Request) -> web.Response:
         """``/-/metrics``: Prometheus text format."""
         self.metrics.upstreams_down.set(len(self.breaker.down_origins(time.time())))
+        self.metrics.caching_paused.set(0 if self._can_cache() else 1)
         return web.Response(
             body=self.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
         )
