@@ -120,7 +120,7 @@ def build_app(config: Config, env: Mapping[str, str] | None = None) -> web.Appli
         engine=engine,
     )
     app = web.Application(
-        middlewares=middleware.build(config.allow, metrics),
+        middlewares=middleware.build(config.allow, metrics, config.tokens),
         handler_args={"max_line_size": 8190, "max_field_size": MAX_HEADER_BYTES},
     )
     add_routes(app, handlers)

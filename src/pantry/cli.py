@@ -73,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     collect.add_argument("--max-size-gb", type=float, help="override [storage] max_size_gb")
     collect.set_defaults(func=_gc)
 
+    token = sub.add_parser("token", help="make a client token and the config line admitting it")
+    token.set_defaults(func=_token)
+
     setup = sub.add_parser("setup", help="print or apply client configuration for pantry")
     setup.add_argument("client", help=f"one of: {', '.join(clients.CLIENTS)}")
     setup.add_argument("--url", help="pantry's base URL (default: from --listen / PANTRY_LISTEN)")
@@ -147,6 +150,16 @@ def _gc(args: argparse.Namespace) -> int:
         f"evicted {len(report.evicted)} entries, removed {report.removed_blobs} blobs "
         f"({report.freed_bytes / 1e6:.1f} MB); the cache holds {report.cached_bytes / 1e6:.1f} MB"
     )
+    return 0
+
+
+def _token(_args: argparse.Namespace) -> int:
+    from pantry.tokens import new_token  # noqa: PLC0415
+
+    token, hashed = new_token()
+    print(f"token (give it to clients; it is not stored anywhere): {token}")
+    print("config (add it to [server] tokens):")
+    print(f'  tokens = ["{hashed}"]')
     return 0
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from pantry.errors import ConfigError
+from pantry.tokens import is_valid_hash
 
 DEFAULT_LISTEN = "127.0.0.1:7878"
 DEFAULT_TTL_S = 300.0
@@ -71,6 +72,7 @@ class Config:
     data: Path
     allow: tuple[IPNetwork, ...]
     repositories: Mapping[str, RepositoryConfig]
+    tokens: tuple[str, ...] = ()  # sha256 hashes of client tokens; empty: no token needed
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     public_url: str | None = None
@@ -131,7 +133,9 @@ def load(
     problems = _Problems()
     problems.check_keys("config", raw, {"server", "upstream", "storage", "repositories"})
     server = _table(problems, raw, "server")
-    problems.check_keys("[server]", server, {"listen", "data", "allow", "public_url", "offline"})
+    problems.check_keys(
+        "[server]", server, {"listen", "data", "allow", "tokens", "public_url", "offline"}
+    )
     listen_text = listen or env.get("PANTRY_LISTEN") or str(server.get("listen", DEFAULT_LISTEN))
     try:
         host, port = parse_listen(listen_text)
@@ -141,6 +145,7 @@ def load(
     data_text = data or env.get("PANTRY_DATA") or server.get("data")
     data_dir = Path(str(data_text)).expanduser() if data_text else default_data_dir()
     allow = _allow(problems, server.get("allow", ["127.0.0.0/8", "::1/128"]))
+    tokens = _tokens(problems, server.get("tokens", []))
     public_url = server.get("public_url")
     if public_url is not None and problems.url("[server].public_url", public_url) is None:
         public_url = None
@@ -155,6 +160,7 @@ def load(
         port=port,
         data=data_dir,
         allow=allow,
+        tokens=tokens,
         repositories=repositories,
         upstream=upstream,
         storage=storage,
@@ -182,6 +188,20 @@ def _table(problems: _Problems, raw: Mapping[str, object], key: str) -> dict[str
         problems.append(f"[{key}] must be a table")
         return {}
     return value
+
+
+def _tokens(problems: _Problems, value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.append('[server].tokens: must be a list of "sha256:<hex>" strings')
+        return ()
+    for item in value:
+        if not is_valid_hash(item):
+            # Never echo the value: it may be a token pasted by mistake.
+            problems.append(
+                '[server].tokens: an entry is not "sha256:<64 hex digits>" '
+                "(store the hash `pantry token` prints, never the token itself)"
+            )
+    return tuple(v for v in value if is_valid_hash(v))
 
 
 def _allow(problems: _Problems, value: object) -> tuple[IPNetwork, ...]:

@@ -35,6 +35,12 @@ class MethodNotAllowed(PantryError):
     status = 405
 
 
+class Unauthorized(PantryError):
+    """Tokens are configured and the request carries none that matches."""
+
+    status = 401
+
+
 class Forbidden(PantryError):
     """The client address is not allowed to use this server."""
 

@@ -17,9 +17,10 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from pantry.config import IPNetwork
-from pantry.errors import BadRequest, Forbidden, OfflineMiss, PantryError
+from pantry.errors import BadRequest, Forbidden, OfflineMiss, PantryError, Unauthorized
 from pantry.metrics import Metrics
 from pantry.model import XCache
+from pantry.tokens import is_authorized
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,12 @@ def is_allowed(remote: str | None, allow: Sequence[IPNetwork]) -> bool:
     return any(address in network for network in allow)
 
 
-def build(allow: Sequence[IPNetwork], metrics: Metrics) -> list[Middleware]:
+OPEN_PATHS = ("/-/health",)  # load balancers probe it without credentials
+
+
+def build(
+    allow: Sequence[IPNetwork], metrics: Metrics, tokens: Sequence[str] = ()
+) -> list[Middleware]:
     """The middleware chain for the app."""
 
     @web.middleware
@@ -71,6 +77,13 @@ def build(allow: Sequence[IPNetwork], metrics: Metrics) -> list[Middleware]:
             if not is_allowed(request.remote, allow):
                 raise Forbidden(f"address {request.remote} is not allowed to use this pantry")
             check_request_line(request.method, request.raw_path)
+            authorization = request.headers.get("Authorization")
+            if (
+                tokens
+                and request.path not in OPEN_PATHS
+                and not is_authorized(authorization, tokens)
+            ):
+                raise Unauthorized("this pantry needs a token (HTTP Basic password or Bearer)")
             response = await handler(request)
         except PantryError as exc:
             response = error_response(exc)
@@ -97,6 +110,9 @@ def error_response(exc: PantryError) -> web.Response:
     if exc.status >= 500:
         log.warning("request failed status=%s error=%s", exc.status, exc)
     headers = {"X-Cache": XCache.OFFLINE.value} if isinstance(exc, OfflineMiss) else {}
+    if isinstance(exc, Unauthorized):
+        headers["WWW-Authenticate"] = 'Basic realm="pantry"'
+
     return web.Response(
         status=exc.status, text=f"pantry: {exc}\n", content_type="text/plain", headers=headers
     )
