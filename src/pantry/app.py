@@ -22,7 +22,7 @@ from pantry.storage.blobs_fs import FsBlobStore
 from pantry.storage.gc import GcReport, collect
 from pantry.storage.index_sqlite import SqliteIndex
 from pantry.upstream.breaker import Breaker
-from pantry.upstream.client import Timeouts, UpstreamClient
+from pantry.upstream.client import Timeouts, UpstreamClient, mask
 from pantry.web import middleware
 from pantry.web.handlers import Handlers
 from pantry.web.routes import add_routes
@@ -68,7 +68,7 @@ def resolve_upstream(repo: RepositoryConfig, config: Config, env: Mapping[str, s
         raise ConfigError(f"[repositories.{repo.name}]: needs an upstream URL")
     if found.note:
         log.warning("%s", found.note)
-    log.info("repository=%s upstream=%s source=%s", repo.name, found.url, found.source)
+    log.info("repository=%s upstream=%s source=%s", repo.name, mask(found.url), found.source)
     return found.url
 
 
@@ -87,6 +87,7 @@ def build_app(config: Config, env: Mapping[str, str] | None = None) -> web.Appli
         Timeouts(
             connect_s=config.upstream.connect_timeout_s, read_s=config.upstream.read_timeout_s
         ),
+        ca_file=config.ca_file,
     )
     engine = Engine(
         blobs,

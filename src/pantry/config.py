@@ -76,6 +76,7 @@ class Config:
     upstream: UpstreamConfig = field(default_factory=UpstreamConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     public_url: str | None = None
+    ca_file: Path | None = None  # CA bundle for upstream TLS instead of the system's
     offline: bool = False
     config_file: Path | None = None
 
@@ -149,7 +150,9 @@ def load(
     public_url = server.get("public_url")
     if public_url is not None and problems.url("[server].public_url", public_url) is None:
         public_url = None
-    upstream = _numbers(problems, "upstream", UpstreamConfig, _table(problems, raw, "upstream"))
+    upstream_table = _table(problems, raw, "upstream")
+    ca_file = _ca_file(problems, upstream_table.pop("ca_file", None))
+    upstream = _numbers(problems, "upstream", UpstreamConfig, upstream_table)
     storage = _numbers(problems, "storage", StorageConfig, _table(problems, raw, "storage"))
     repositories = _repositories(problems, _table(problems, raw, "repositories"))
     if problems:
@@ -164,6 +167,7 @@ def load(
         repositories=repositories,
         upstream=upstream,
         storage=storage,
+        ca_file=ca_file,
         public_url=str(public_url).rstrip("/") if public_url else None,
         offline=offline or bool(server.get("offline", False)),
         config_file=path,
@@ -188,6 +192,15 @@ def _table(problems: _Problems, raw: Mapping[str, object], key: str) -> dict[str
         problems.append(f"[{key}] must be a table")
         return {}
     return value
+
+
+def _ca_file(problems: _Problems, value: object) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not Path(value).expanduser().is_file():
+        problems.append(f"[upstream].ca_file: {value!r} is not a readable file")
+        return None
+    return Path(value).expanduser()
 
 
 def _tokens(problems: _Problems, value: object) -> tuple[str, ...]:

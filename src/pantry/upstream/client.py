@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 from yarl import URL
 
 from pantry import __version__
-from pantry.errors import UpstreamDown, UpstreamError, UpstreamTimeout
+from pantry.errors import ConfigError, UpstreamDown, UpstreamError, UpstreamTimeout
 from pantry.upstream.breaker import Breaker
 
 log = logging.getLogger(__name__)
@@ -99,8 +101,10 @@ class UpstreamClient:
         breaker: Breaker,
         timeouts: Timeouts = Timeouts(),
         *,
+        ca_file: Path | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.ca_file = ca_file
         self.breaker = breaker
         self.timeouts = timeouts
         self.clock = clock
@@ -113,10 +117,21 @@ class UpstreamClient:
             timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=self.timeouts.connect_s, sock_read=self.timeouts.read_s
             ),
-            connector=aiohttp.TCPConnector(limit=64, limit_per_host=16, ttl_dns_cache=300),
+            connector=aiohttp.TCPConnector(
+                limit=64, limit_per_host=16, ttl_dns_cache=300, ssl=self._tls()
+            ),
             headers={"User-Agent": f"pantry/{__version__}"},
             auto_decompress=True,
         )
+
+    def _tls(self) -> ssl.SSLContext | bool:
+        """Verified TLS: the system's CAs, or the configured bundle instead."""
+        if self.ca_file is None:
+            return True
+        try:
+            return ssl.create_default_context(cafile=str(self.ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot use CA bundle {self.ca_file}: {exc}") from exc
 
     async def close(self) -> None:
         """Close pooled connections."""

@@ -22,6 +22,7 @@ from pantry.errors import BadRequest, NotFound, PantryError
 from pantry.metrics import Metrics
 from pantry.repositories import BASE_PLACEHOLDER, Reply, RepoRequest, Repository
 from pantry.upstream.breaker import Breaker
+from pantry.upstream.client import mask
 
 log = logging.getLogger(__name__)
 
@@ -186,7 +187,7 @@ class Handlers:
             "version": __version__,
             "offline": self.offline,
             "repositories": {
-                name: {"type": repo.type, "upstream": repo.upstream}
+                name: {"type": repo.type, "upstream": mask(repo.upstream)}
                 for name, repo in self.repositories.items()
             },
             "upstreams_down": down,
