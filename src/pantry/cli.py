@@ -21,6 +21,7 @@ from aiohttp import web
 from pantry import __version__, clients
 from pantry.config import DEFAULT_LISTEN, Config, load
 from pantry.errors import PantryError
+from pantry.upstream.client import mask
 
 log = logging.getLogger("pantry")
 ACCESS_FORMAT = '%a "%r" %s %b %Tf xcache=%{X-Cache}o'
@@ -110,7 +111,7 @@ def _check_config(args: argparse.Namespace) -> int:
     print(f"data     {config.data}")
     print(f"allow    {', '.join(str(n) for n in config.allow)}")
     for repo in config.repositories.values():
-        upstream = repo.upstream or "(discovered at start)"
+        upstream = mask(repo.upstream) if repo.upstream else "(discovered at start)"
         print(f"/{repo.name}/  type={repo.type} upstream={upstream} ttl={repo.metadata_ttl_s:g}s")
     return 0
 
