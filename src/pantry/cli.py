@@ -208,7 +208,13 @@ def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:
 
 
 async def _run(app: web.Application, config: Config) -> int:
-    runner = web.AppRunner(app, access_log_format=ACCESS_FORMAT, handle_signals=False)
+    runner = web.AppRunner(
+        app,
+        access_log_format=ACCESS_FORMAT,
+        handle_signals=False,
+        # Also bounds a connection that never completes a request (slow-loris).
+        keepalive_timeout=config.idle_timeout_s,
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, backlog=1024)
     try:

@@ -77,6 +77,7 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     public_url: str | None = None
     ca_file: Path | None = None  # CA bundle for upstream TLS instead of the system's
+    idle_timeout_s: float = 15.0  # close client connections idle (or slow to send a request)
     offline: bool = False
     config_file: Path | None = None
 
@@ -135,7 +136,9 @@ def load(
     problems.check_keys("config", raw, {"server", "upstream", "storage", "repositories"})
     server = _table(problems, raw, "server")
     problems.check_keys(
-        "[server]", server, {"listen", "data", "allow", "tokens", "public_url", "offline"}
+        "[server]",
+        server,
+        {"listen", "data", "allow", "tokens", "public_url", "offline", "idle_timeout_s"},
     )
     listen_text = listen or env.get("PANTRY_LISTEN") or str(server.get("listen", DEFAULT_LISTEN))
     try:
@@ -168,6 +171,7 @@ def load(
         upstream=upstream,
         storage=storage,
         ca_file=ca_file,
+        idle_timeout_s=problems.number("[server]", server, "idle_timeout_s", 15.0),
         public_url=str(public_url).rstrip("/") if public_url else None,
         offline=offline or bool(server.get("offline", False)),
         config_file=path,

@@ -334,3 +334,36 @@ def test_metrics__count_cache_outcomes(pantry: PantryProcess) -> None:
     text = request(pantry.url + "/-/metrics").body.decode()
     assert 'pantry_requests_total{cache="HIT",repository="pypi",status="2xx"} 1.0' in text
     assert 'pantry_requests_total{cache="MISS",repository="pypi",status="2xx"} 1.0' in text
+
+
+def test_slow_loris__idle_and_unfinished_requests_are_closed(
+    fixture_pypi: FixturePyPI, tmp_path: pytest.TempPathFactory
+) -> None:
+    import socket  # noqa: PLC0415
+
+    from fixtures.pantry_process import pypi_config  # noqa: PLC0415
+
+    config = "[server]\nidle_timeout_s = 1\n" + pypi_config(fixture_pypi.index_url)
+    with (
+        PantryProcess(tmp_path / "data", config) as server,  # type: ignore[operator]
+        socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock,
+    ):
+        sock.sendall(b"GET /pypi/simple/ HTTP/1.1\r\nHost: x\r\n")  # never finished
+        started = time.monotonic()
+        assert sock.recv(1024) == b""  # closed by pantry
+        assert time.monotonic() - started < 8
+
+
+def test_oversized_headers_and_urls__refused(pantry: PantryProcess) -> None:
+    huge_header = raw(
+        "127.0.0.1",
+        pantry.port,
+        b"GET /pypi/simple/ HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n",
+    )
+    huge_url = raw(
+        "127.0.0.1",
+        pantry.port,
+        b"GET /pypi/simple/" + b"a" * 20000 + b"/ HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    assert huge_header.split(b" ")[1] in (b"400", b"413", b"431")
+    assert huge_url.split(b" ")[1] in (b"400", b"414")
