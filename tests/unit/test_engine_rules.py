@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+from urllib.parse import unquote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pantry.cache.freshness import Freshness, judge
 from pantry.errors import BadRequest
@@ -123,3 +126,22 @@ def test_check_request_line__rejects(method: str, path: str) -> None:
 def test_is_allowed__loopback_default(remote: str | None, allowed: bool) -> None:
     networks = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
     assert is_allowed(remote, networks) is allowed
+
+
+_PATH_ALPHABET = st.sampled_from(
+    ["/", ".", "..", "%2e", "%2E", "%2f", "%2F", "%5c", "%00", "%25", "\\", "a", "-", "@", "%"]
+)
+
+
+@settings(max_examples=500, database=None, deadline=None)
+@given(st.lists(_PATH_ALPHABET, max_size=12).map("".join))
+def test_check_request_line__never_lets_traversal_through(tail: str) -> None:
+    path = "/pypi/" + tail
+    try:
+        check_request_line("GET", path)
+    except (BadRequest, UnicodeDecodeError):
+        return
+    decoded = unquote(unquote(path))  # whatever a later layer might decode once more
+    assert ".." not in decoded.split("/")
+    assert "\\" not in decoded
+    assert "\x00" not in decoded
