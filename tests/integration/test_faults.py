@@ -1,0 +1,60 @@
+"""More upstream faults: DNS failure, a flapping upstream, metadata that shrinks, slow metadata."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from fixtures.http import request
+from fixtures.pantry_process import PantryProcess, pypi_config
+from fixtures.pypi_upstream import FixturePyPI
+
+
+def test_dns_failure__uncached_is_a_clear_502(tmp_path: Path) -> None:
+    config = pypi_config("http://pantry-test-upstream.invalid:9/simple/")
+    with PantryProcess(tmp_path / "data", config) as server:
+        answer = request(server.url + "/pypi/simple/alpha/")
+    assert answer.status in (502, 503, 504)
+    assert answer.body.startswith(b"pantry: ")
+
+
+def test_flapping_upstream__stale_while_down_fresh_once_back(
+    tmp_path: Path, fixture_pypi: FixturePyPI
+) -> None:
+    config = pypi_config(fixture_pypi.index_url, ttl_s=0).replace(
+        "[upstream]\n", "[upstream]\nbreaker_open_s = 1\n"
+    )
+    url = "/pypi/simple/alpha/"
+    with PantryProcess(tmp_path / "data", config) as server:
+        outcomes = [request(server.url + url).xcache]
+        for _ in range(3):
+            fixture_pypi.down("index")
+            outcomes.append(request(server.url + url).xcache)
+            fixture_pypi.up("index")
+            fixture_pypi.add_release("alpha", f"3.{len(outcomes)}")
+            time.sleep(1.2)  # the breaker lets a trial through again
+            outcomes.append(request(server.url + url).xcache)
+        final = request(server.url + url)
+    assert outcomes == ["MISS", "STALE", "MISS", "STALE", "MISS", "STALE", "MISS"]
+    assert b"alpha-3.6-py3-none-any.whl" in final.body
+
+
+def test_metadata_shrinks__cached_files_still_served(
+    pantry_ttl0: PantryProcess, fixture_pypi: FixturePyPI
+) -> None:
+    wheel = next(f for f in fixture_pypi.catalogue["gamma"].files if f.version == "1.0")
+    file_url = f"{pantry_ttl0.url}/pypi/files/gamma/{wheel.filename}"
+    assert request(file_url).status == 200
+    fixture_pypi.remove_project("gamma")
+    assert request(pantry_ttl0.url + "/pypi/simple/gamma/").status == 404  # upstream's truth
+    again = request(file_url)
+    assert (again.status, again.xcache, again.body) == (200, "HIT", wheel.content)
+
+
+def test_slow_metadata__arrives_complete(
+    pantry_ttl0: PantryProcess, fixture_pypi: FixturePyPI
+) -> None:
+    fixture_pypi.set_fault("slow", "index")
+    answer = request(pantry_ttl0.url + "/pypi/simple/beta/")
+    assert (answer.status, answer.xcache) == (200, "MISS")
+    assert b"beta-1.0-py3-none-any.whl" in answer.body
