@@ -82,6 +82,11 @@ def _parser() -> argparse.ArgumentParser:
     setup.add_argument("--url", help="pantry's base URL (default: from --listen / PANTRY_LISTEN)")
     setup.add_argument("--listen", help=f"HOST:PORT pantry listens on (default {DEFAULT_LISTEN})")
     setup.add_argument("--repo", default=None, help="repository name (default: the client's)")
+    setup.add_argument(
+        "--token",
+        help="client token for a pantry with [server] tokens (default: env PANTRY_TOKEN, "
+        "which keeps it out of shell history); written to the files, never printed",
+    )
     mode = setup.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="apply it (with a backup)")
     mode.add_argument("--undo", action="store_true", help="restore the backup")
@@ -179,6 +184,7 @@ def _setup(args: argparse.Namespace) -> int:
         home=Path.home(),
         env=os.environ,
         out=sys.stdout,
+        token=args.token,
         **kwargs,
     )
 

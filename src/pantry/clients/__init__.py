@@ -21,9 +21,12 @@ from pantry.clients.poetry import PoetrySetup
 from pantry.clients.uv import UvSetup
 from pantry.clients.yarn import YarnClassicSetup, YarnModernSetup
 
-__all__ = ["CLIENTS", "Action", "setup"]
+__all__ = ["CLIENTS", "TOKEN_VAR", "Action", "setup"]
 
 Action = Literal["print", "write", "undo"]
+
+TOKEN_VAR = "PANTRY_TOKEN"  # noqa: S105 - the name of a variable, not a secret
+"""The environment variable ``pantry setup`` reads the token from when not given one."""
 
 _REGISTRY: dict[str, tuple[ClientSetup, ...]] = {
     "pip": (PipSetup(),),
@@ -47,21 +50,29 @@ def setup(
     home: Path,
     env: Mapping[str, str],
     out: TextIO,
+    token: str | None = None,
 ) -> int:
     """Show, write or undo ``client``'s configuration for pantry at ``base_url``/``repo``.
 
     ``repo`` defaults to the client's ecosystem: ``pypi`` for Python clients, ``npm`` for
     npm, pnpm and yarn.  ``home`` and ``env`` stand for the user's home and environment
-    (passed in, never read here, so tests and other users' setups stay apart).  Returns
-    the exit status: 0 on success, 2 with a one-line ``error:`` on ``out`` otherwise.
+    (passed in, never read here, so tests and other users' setups stay apart).
+    ``token`` is the client token for a pantry with ``[server] tokens``; without it,
+    ``PANTRY_TOKEN`` in ``env`` (so it need not be typed on a command line).  It is
+    written into the files but never printed; undo needs none.  Returns the exit status:
+    0 on success, 2 with a one-line ``error:`` on ``out`` otherwise.
     """
     chosen = _REGISTRY.get(client)
     if chosen is None:
         print(f"error: unknown client {client!r}; known: {', '.join(CLIENTS)}", file=out)
         return actions.FAILED
     name = chosen[0].ecosystem.default_repo if repo is None else repo
+    if token is None:
+        token = env.get(TOKEN_VAR) or None
+    if action == "undo":
+        token = None  # undo restores files; the token plays no part
     try:
-        target = Target.parse(base_url, name)
+        target = Target.parse(base_url, name, token)
     except ClientConfigError as exc:
         print(f"error: {exc}", file=out)
         return actions.FAILED

@@ -10,6 +10,10 @@ A client may read more than one file (yarn 1 and yarn 2+ have one each); it then
 as several parts, one ``ClientSetup`` per file, shown, written and undone together.
 Clients that share a file (npm and pnpm) share its backup the same way: the second
 write finds the backup in place and keeps it.
+
+With a token (``Target.token``) the written file holds a secret: pantry writes it with
+mode 0600 and says where the token went, but never prints the token itself.  What is
+shown is made from ``Target.shown()``, in which the token reads ``<TOKEN>``.
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO, assert_never
+from urllib.parse import quote
 
 from pantry.clients.atomic import file_mode, replace_file
-from pantry.clients.base import ClientConfigError, ClientSetup, Target
+from pantry.clients.base import MASKED, PLACEHOLDER, ClientConfigError, ClientSetup, Target
 
 BACKUP_SUFFIX = ".pantry-backup"
 CREATED_SUFFIX = ".pantry-created"
+
+SECRET_FILE_MODE = 0o600
 
 OK = 0
 FAILED = 2
@@ -71,23 +78,30 @@ def show(
     env: Mapping[str, str],
     out: TextIO,
 ) -> int:
-    """Print what ``--write`` would set, where, and the one-off equivalents."""
+    """Print what ``--write`` would set, where, and the one-off equivalents.
+
+    A token is shown as ``<TOKEN>``; notes say what it stands for and that a file
+    holding it is written for its owner only.
+    """
     name = parts[0].name
     print(f"{name}: use pantry at {parts[0].ecosystem.url(target)}", file=out)
+    shown: list[str] = []  # every line and command printed, to look for the placeholder
     one_off: list[str] = []
     notes: list[str] = []
-    has_file = False
+    has_file = secret_file = False
     for part in parts:
-        advice = part.advise(target, env=env)
+        advice = part.advise(target.shown(), env=env)
         path = part.config_file(home=home, env=env)
         if path is None:
             print(f"  {advice.per_project}; add to each project's pyproject.toml:", file=out)
         else:
             has_file = True
+            secret_file = secret_file or part.token_place(target) is not None
             print(f"  config file: {path}", file=out)
             print("  with --write, pantry sets these lines in it:", file=out)
         for line in advice.lines:
             print(f"    {line}", file=out)
+        shown.extend([*advice.lines, *advice.one_off])
         one_off.extend(advice.one_off)
         notes.extend(advice.notes)
     print("  or, without a config file:" if has_file else "  or run in each project:", file=out)
@@ -95,8 +109,24 @@ def show(
         print(f"    {line}", file=out)
     if has_file:
         print(f"  apply: pantry setup {name} --write    undo: pantry setup {name} --undo", file=out)
+    if target.token is not None:
+        in_url = any(f":{PLACEHOLDER}@" in line for line in shown)
+        notes.append(_placeholder_note(target, has_file=has_file, in_url=in_url))
+        if secret_file:
+            notes.append(
+                "note: with the token in it the config file holds a secret, so --write "
+                f"gives it mode {SECRET_FILE_MODE:04o} (owner only)"
+            )
     _print_notes(notes, out)
     return OK
+
+
+def _placeholder_note(target: Target, *, has_file: bool, in_url: bool) -> str:
+    again = "; --write takes it again from --token or PANTRY_TOKEN" if has_file else ""
+    note = f"note: {PLACEHOLDER} stands for the token ({MASKED}), which pantry never prints{again}"
+    if in_url and target.token is not None and quote(target.token, safe="") != target.token:
+        note += "; inside a URL, write it percent-encoded (/ as %2F, + as %2B, = as %3D)"
+    return note
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +134,7 @@ class _Plan:
     path: Path
     current: _Current
     new_text: str
+    token_place: str | None  # where the new text holds the token; None: it holds none
 
 
 def write(
@@ -117,7 +148,8 @@ def write(
     """Point the client's user config at ``target``; 2 and untouched files on any problem.
 
     Every file is read and edited in memory first, so a refusal for one leaves all of
-    them alone; only then are they written, one after the other.
+    them alone; only then are they written, one after the other.  A file that gets the
+    token is written with mode 0600.
     """
     name = parts[0].name
     plans: list[_Plan] = []
@@ -125,21 +157,26 @@ def write(
         path = part.config_file(home=home, env=env)
         if path is None:
             return _per_project(part, target, env=env, out=out, action="--write")
+        place = part.token_place(target) if target.token is not None else None
         try:
             current = _read(path)
-            plans.append(_Plan(path, current, part.edit(current.text, target)))
+            plans.append(_Plan(path, current, part.edit(current.text, target), place))
         except ClientConfigError as exc:
             print(f"error: {name}: {path}: {exc}", file=out)
             return FAILED
     url = parts[0].ecosystem.url(target)
     for plan in plans:
+        mode = SECRET_FILE_MODE if plan.token_place is not None else None
         try:
-            written = _apply(plan.path, plan.current, plan.new_text)
+            written = _apply(plan.path, plan.current, plan.new_text, mode=mode)
         except ClientConfigError as exc:
             print(f"error: {name}: {plan.path}: {exc}", file=out)
             return FAILED
         _print_written(name, plan.path, url, written, out)
-    _print_notes([note for part in parts for note in part.advise(target, env=env).notes], out)
+        if plan.token_place is not None:
+            _print_token(name, plan.path, plan.token_place, written, out)
+    shown = target.shown()
+    _print_notes([note for part in parts for note in part.advise(shown, env=env).notes], out)
     return OK
 
 
@@ -190,6 +227,22 @@ def _print_written(name: str, path: Path, url: str, written: Written, out: TextI
             assert_never(written)
 
 
+def _print_token(name: str, path: Path, place: str, written: Written, out: TextIO) -> None:
+    """Where the token went (never the token), and that the file is now a secret."""
+    if written is not Written.UNCHANGED:
+        print(
+            f"{name}: the token ({MASKED}) is in {path}, {place}; the file holds a secret "
+            f"now, so pantry gave it mode {SECRET_FILE_MODE:04o} (owner only)",
+            file=out,
+        )
+        return
+    mode = file_mode(path)
+    loose = (
+        f"; others may read the file (mode {mode:04o}): chmod 600 {path}" if mode & 0o077 else ""
+    )
+    print(f"{name}: the token ({MASKED}) is already in {path}, {place}{loose}", file=out)
+
+
 def _print_notes(notes: Iterable[str], out: TextIO) -> None:
     for note in dict.fromkeys(notes):  # in order, each once
         print(f"  {note}", file=out)
@@ -198,8 +251,8 @@ def _print_notes(notes: Iterable[str], out: TextIO) -> None:
 def _per_project(
     client: ClientSetup, target: Target, *, env: Mapping[str, str], out: TextIO, action: str
 ) -> int:
-    advice = client.advise(target, env=env)
-    hint = f"; run in each project: {advice.one_off[0]}" if action == "--write" else ""
+    advice = client.advise(target.shown(), env=env)
+    hint = f"; run in each project: {'; '.join(advice.one_off)}" if action == "--write" else ""
     print(
         f"error: {client.name}: nothing to {action.lstrip('-')}: {advice.per_project}{hint}",
         file=out,
@@ -220,8 +273,8 @@ def _read(path: Path) -> _Current:
         raise ClientConfigError("it is not UTF-8 text; fix it first") from exc
 
 
-def _apply(path: Path, current: _Current, new_text: str) -> Written:
-    """Keep the original (once), then replace the file."""
+def _apply(path: Path, current: _Current, new_text: str, *, mode: int | None) -> Written:
+    """Keep the original (once), then replace the file (``mode`` None: keep its mode)."""
     if new_text == current.text:
         return Written.UNCHANGED
     backup, marker = backup_of(path), created_marker_of(path)
@@ -231,7 +284,7 @@ def _apply(path: Path, current: _Current, new_text: str) -> Written:
                 replace_file(marker, b"")
             else:
                 replace_file(backup, current.raw, mode=file_mode(path))
-        replace_file(path, new_text.encode("utf-8"))
+        replace_file(path, new_text.encode("utf-8"), mode=mode)
     except OSError as exc:
         raise ClientConfigError(f"cannot write it ({exc.strerror or exc})") from exc
     return Written.CREATED if current.raw is None else Written.UPDATED

@@ -7,6 +7,8 @@ registry``; npm already folds its built-in default into the latter.
 
 A candidate that points at pantry itself (a client set up by ``pantry setup``) would make
 pantry proxy itself, so it is skipped and the skip is reported in ``Discovered.note``.
+URLs in notes and errors have any password masked: ``pantry setup --token`` puts the
+token in pip's index URL.
 The first usable candidate is remembered in ``<data>/upstreams.json``; when none is
 usable, the remembered one is used.  Nothing at all is a ``ConfigError``.
 """
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pantry.clients.atomic import replace_file
-from pantry.clients.origin import Origin
+from pantry.clients.origin import Origin, redact
 from pantry.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -192,10 +194,10 @@ def _skip(url: str, source: str, own: Sequence[Origin], skipped: _Skipped) -> bo
     """Record and return True when ``url`` cannot be the upstream."""
     origin = Origin.parse(url)
     if origin is None:
-        skipped.invalid.append(f"{source} = {url.strip()} is not an http(s) URL")
+        skipped.invalid.append(f"{source} = {redact(url.strip())} is not an http(s) URL")
         return True
     if any(origin.is_same_server(mine) for mine in own):
-        skipped.loops.append(f"{source} = {url.strip()}")
+        skipped.loops.append(f"{source} = {redact(url.strip())}")
         return True
     return False
 
@@ -207,7 +209,7 @@ def _note(client: str, skipped: _Skipped, found: str) -> str | None:
     parts.extend(skipped.invalid)
     if not parts:
         return None
-    return f"{'; '.join(parts)}; using {found} instead"
+    return f"{'; '.join(parts)}; using {redact(found)} instead"
 
 
 def _normalise(url: str) -> str:

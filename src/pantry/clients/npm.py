@@ -12,6 +12,11 @@ top-level settings.  pantry sets the top-level ``registry`` and keeps every othe
 byte for byte: the file usually holds ``//host/:_authToken=...`` lines, which pantry
 never prints.  Since npm and pnpm edit the same file they share one backup: whichever
 writes first keeps the original, and ``--undo`` of either restores it for both.
+
+With a token pantry also sets ``//host:port/npm/:_authToken=TOKEN``: the registry URL
+without its scheme, as npm keys credentials, so npm and pnpm send it as a Bearer token to
+pantry's registry and nowhere else.  An existing line for the same key is replaced; lines
+for other registries stay as they are.
 """
 
 from __future__ import annotations
@@ -57,35 +62,66 @@ class NpmrcSetup:
         return config_path(home, env)
 
     def advise(self, target: Target, *, env: Mapping[str, str]) -> Advice:
+        target = target.shown()  # advice is printed: never the token itself
         url = target.registry_url
+        lines = [f"registry={url}"]
+        install = f"{self.name} install --registry {url}"
+        if target.token_text is not None:
+            lines.append(auth_token_entry(target.registry_key, target.token_text))
+            if self.name == "npm":  # npm takes any setting as a flag; pnpm is not so sure
+                install += f" --{auth_token_entry(target.registry_key, target.token_text)}"
         return Advice(
-            lines=(f"registry={url}",),
-            one_off=(f"{self.name} install --registry {url}", f"NPM_CONFIG_REGISTRY={url}"),
+            lines=tuple(lines),
+            one_off=(install, f"NPM_CONFIG_REGISTRY={url}"),
             notes=(*env_overrides(env, REGISTRY_VARS, ".npmrc"), _SHARED),
         )
 
     def edit(self, text: str | None, target: Target) -> str:
-        return set_registry(text, target.registry_url)
+        edited = set_registry(text, target.registry_url)
+        if target.token is None:
+            return edited
+        return set_auth_token(edited, target.registry_key, target.token)
+
+    def token_place(self, target: Target) -> str | None:
+        return f"the {target.registry_key}:_authToken line"
+
+
+def auth_token_entry(registry_key: str, token: str) -> str:
+    """The .npmrc line giving npm ``token`` for the registry ``registry_key`` (``//h/p/``)."""
+    return f"{registry_key}:_authToken={token}"
 
 
 def set_registry(text: str | None, url: str) -> str:
     """``text`` (None: no file) with ``registry=url`` as its one top-level registry."""
-    if any(ch in url for ch in ";#"):
-        raise ClientConfigError("the URL holds ';' or '#', which .npmrc would read as a comment")
+    return _set_top_level(text, "registry", url, what="the URL")
+
+
+def set_auth_token(text: str | None, registry_key: str, token: str) -> str:
+    """``text`` (None: no file) with one ``<registry_key>:_authToken=token`` line."""
+    return _set_top_level(text, f"{registry_key}:_authToken", token, what="the token")
+
+
+def _set_top_level(text: str | None, key: str, value: str, *, what: str) -> str:
+    """``text`` (None: no file) with ``key=value`` as the one top-level line for ``key``.
+
+    Error messages name the value only as ``what``: it may be a secret.
+    """
+    if any(ch in key + value for ch in ";#"):
+        raise ClientConfigError(f"{what} holds ';' or '#', which .npmrc would read as a comment")
     before = split_lines(text or "")
-    found = _registry_lines(before)
-    if text is not None and [_value(before[i]) for i in found] == [url]:
+    found = _key_lines(before, key)
+    if text is not None and [_value(before[i]) for i in found] == [value]:
         return text  # already right, however it is spelled: leave the bytes alone
     edited = set_entry(
         before,
         found=found,
-        entry=f"registry={url}",
+        entry=f"{key}={value}",
         insert_at=_top_level_end(before),
         newline=newline_of(text or ""),
     )
     after = split_lines(edited)
-    after_found = _registry_lines(after)
-    is_set = [_value(after[i]) for i in after_found] == [url]
+    after_found = _key_lines(after, key)
+    is_set = [_value(after[i]) for i in after_found] == [value]
     if not is_set or not others_unchanged(before, found, after, after_found):
         raise ClientConfigError("could not edit this .npmrc safely; edit it by hand")
     return edited
@@ -99,9 +135,9 @@ def _top_level_end(lines: list[str]) -> int:
     return len(lines)
 
 
-def _registry_lines(lines: list[str]) -> list[int]:
+def _key_lines(lines: list[str], key: str) -> list[int]:
     end = _top_level_end(lines)
-    return [i for i in range(end) if _key(lines[i]) == "registry"]
+    return [i for i in range(end) if _key(lines[i]) == key]
 
 
 def _is_blank_or_comment(line: str) -> bool:

@@ -10,10 +10,12 @@ loopback connections.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_USERINFO_PASSWORD = re.compile(r"(//[^/?#@:]*):[^/?#@]*@")
 _LOOPBACK = "<loopback>"
 
 
@@ -58,6 +60,20 @@ class Origin:
             and self.port == other.port
             and _host_class(self.host) == _host_class(other.host)
         )
+
+
+def redact(url: str) -> str:
+    """``url`` fit to print: a password in it (a pantry token, say) reads ``***``."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # not a URL urllib can take apart: mask what looks like userinfo
+        return _USERINFO_PASSWORD.sub(r"\1:***@", url)
+    if password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))
 
 
 def _split(url: str) -> SplitResult | None:

@@ -6,7 +6,8 @@ pdm reads ``$PDM_CONFIG_FILE`` when set; otherwise its platformdirs config direc
 project's own ``[[tool.pdm.source]]`` named ``pypi`` take precedence over it.
 
 Any ``[pypi]`` table outside the pantry block is refused, since TOML forbids defining it
-twice and pantry will not rewrite the user's table.
+twice and pantry will not rewrite the user's table.  A token goes into the url as the
+password of user ``pantry``; pdm sends it as HTTP Basic.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pantry.clients.base import (
+    BASIC_USER,
     Advice,
     Ecosystem,
     Target,
@@ -46,7 +48,8 @@ class PdmSetup:
         return config_path(home, env)
 
     def advise(self, target: Target, *, env: Mapping[str, str]) -> Advice:
-        url = target.index_url
+        target = target.shown()  # advice is printed: never the token itself
+        url = target.index_url_with_token
         return Advice(
             lines=_body(url),
             one_off=(f"PDM_PYPI_URL={url} pdm install", f"pdm config pypi.url {url}"),
@@ -54,7 +57,7 @@ class PdmSetup:
         )
 
     def edit(self, text: str | None, target: Target) -> str:
-        url = target.index_url
+        url = target.index_url_with_token
         return edit_toml(
             text,
             client=self.name,
@@ -62,6 +65,9 @@ class PdmSetup:
             conflict=_conflict,
             verify=lambda data: None if _pypi_url(data) == url else "no pantry [pypi] url",
         )
+
+    def token_place(self, target: Target) -> str | None:
+        return f"[pypi] url, as the password of user {BASIC_USER}"
 
 
 def _body(url: str) -> tuple[str, ...]:

@@ -7,7 +7,9 @@ set (``os.devnull`` there switches every file off); otherwise the user file
 uses ``~/.config/pip/pip.conf``, ignoring ``XDG_CONFIG_HOME``.
 
 A plain-http index on another machine also needs ``trusted-host``; pip trusts loopback
-on its own.  An ``index-url`` in a command section (``[install]``, ...) beats
+on its own.  A token goes into ``index-url`` as the password of user ``pantry``
+(``http://pantry:TOKEN@host/...``): pip sends it as HTTP Basic to that host, for the
+index pages and the files alike.  An ``index-url`` in a command section (``[install]``, ...) beats
 ``[global]``, so such a file is refused rather than silently left in charge.
 """
 
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from pantry.clients import ini
 from pantry.clients.base import (
+    BASIC_USER,
     Advice,
     ClientConfigError,
     Ecosystem,
@@ -59,7 +62,8 @@ class PipSetup:
         return config_path(home, env)
 
     def advise(self, target: Target, *, env: Mapping[str, str]) -> Advice:
-        url = target.index_url
+        target = target.shown()  # advice is printed: never the token itself
+        url = target.index_url_with_token
         lines = [f"[{_GLOBAL}]", f"index-url = {url}"]
         flags = f"--index-url {url}"
         host = _trusted_host(target)
@@ -78,7 +82,7 @@ class PipSetup:
     def edit(self, text: str | None, target: Target) -> str:
         before = ini.settings(ini.parse(text or ""))
         _refuse_overrides(before)
-        url = target.index_url
+        url = target.index_url_with_token
         host = _trusted_host(target)
         if text is not None and _is_set(before.get(_GLOBAL, {}), url, host):
             return text  # already right, however it is spelled: leave the bytes alone
@@ -93,6 +97,9 @@ class PipSetup:
             )
         _verify(before, ini.settings(ini.parse(edited)), url, host)
         return edited
+
+    def token_place(self, target: Target) -> str | None:
+        return f"[{_GLOBAL}] index-url, as the password of user {BASIC_USER}"
 
 
 def _trusted_host(target: Target) -> str | None:

@@ -7,6 +7,10 @@ Project files (``uv.toml``, ``[tool.uv]``) still take precedence inside a projec
 A ``default = true`` index replaces PyPI for both ``uv pip`` and the project commands.
 A file that already names a default (a ``default`` index, top-level or ``[pip]``
 ``index-url``) is refused: silently overriding a corporate mirror is worse than asking.
+
+A token goes into the index ``url`` as the password of user ``pantry``; uv sends it as
+HTTP Basic.  uv can also take it from ``UV_INDEX_PANTRY_PASSWORD`` (the index is named
+``pantry``), which keeps it out of the file; the printed advice says so.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pantry.clients.base import (
+    BASIC_USER,
     Advice,
     Ecosystem,
     Target,
@@ -45,10 +50,17 @@ class UvSetup:
         return config_path(home, env)
 
     def advise(self, target: Target, *, env: Mapping[str, str]) -> Advice:
-        url = target.index_url
+        target = target.shown()  # advice is printed: never the token itself
+        url = target.index_url_with_token
         notes = env_overrides(env, _OVERRIDES, "uv.toml")
         if env.get("UV_NO_CONFIG"):
             notes += ("note: UV_NO_CONFIG is set, so uv reads no config file",)
+        if target.token is not None:
+            notes += (
+                f"note: to keep the token out of uv.toml, write url = "
+                f"{toml_string(target.index_url)} and set UV_INDEX_PANTRY_USERNAME={BASIC_USER} "
+                f"UV_INDEX_PANTRY_PASSWORD={target.token_text} in the environment",
+            )
         return Advice(
             lines=_body(url),
             one_off=(f"uv pip install --default-index {url} <package>", f"UV_DEFAULT_INDEX={url}"),
@@ -56,7 +68,7 @@ class UvSetup:
         )
 
     def edit(self, text: str | None, target: Target) -> str:
-        url = target.index_url
+        url = target.index_url_with_token
         return edit_toml(
             text,
             client=self.name,
@@ -64,6 +76,9 @@ class UvSetup:
             conflict=_conflict,
             verify=lambda data: None if _default_urls(data) == [url] else "no pantry index",
         )
+
+    def token_place(self, target: Target) -> str | None:
+        return f"the [[index]] url, as the password of user {BASIC_USER}"
 
 
 def _body(url: str) -> tuple[str, ...]:

@@ -16,6 +16,13 @@ yarn refuses plain http to any host not listed there, loopback included.  Withou
 YAML parser, the file must be a block mapping whose top-level lines pantry recognises;
 a top-level ``npmRegistryServer`` outside the block is refused, and so is an
 ``unsafeHttpWhitelist`` there that does not list the host yet (YAML forbids a key twice).
+
+A token goes, for yarn 2+, into the block as an ``npmRegistries`` entry for pantry's
+registry URL holding ``npmAuthToken`` and ``npmAlwaysAuth: true``: yarn sends the token
+for unscoped packages only with ``npmAlwaysAuth``, and a registry entry (rather than a
+top-level ``npmAuthToken``) keeps the token from reaching any scope's other registry.
+yarn 1 takes tokens from ``.npmrc`` only, so ``pantry setup yarn`` writes none to
+``.yarnrc`` and says to run ``pantry setup npm --write`` with the token as well.
 """
 
 from __future__ import annotations
@@ -28,11 +35,12 @@ from pathlib import Path
 from pantry.clients.base import Advice, ClientConfigError, Ecosystem, Target, env_overrides
 from pantry.clients.block import outside_block, set_block
 from pantry.clients.lines import newline_of, others_unchanged, set_entry, split_lines
-from pantry.clients.npm import REGISTRY_VARS
+from pantry.clients.npm import REGISTRY_VARS, auth_token_entry
 
 NAME = "yarn"
 _SERVER = "npmRegistryServer"
 _WHITELIST = "unsafeHttpWhitelist"
+_REGISTRIES = "npmRegistries"
 
 # yarn 1 rc: a bare or JSON-quoted key at the start of the line, then its value.
 _RC_ENTRY = re.compile(r'(?P<key>"(?:[^"\\]|\\.)*"|[^\s"#:]+)(?P<rest>.*)')
@@ -64,25 +72,38 @@ class YarnClassicSetup:
         return classic_path(home, env)
 
     def advise(self, target: Target, *, env: Mapping[str, str]) -> Advice:
+        target = target.shown()  # advice is printed: never the token itself
         url = target.registry_url
         overrides = ("YARN_REGISTRY", "yarn_registry", *REGISTRY_VARS)
+        notes = [
+            *env_overrides(env, overrides, ".yarnrc"),
+            "note: .yarnrc is read by yarn 1 and .yarnrc.yml by yarn 2 and later; pantry "
+            "sets both, keeps a backup of each, and `--undo` restores both",
+            "note: yarn 1 fetches from a registry set in .npmrc ahead of .yarnrc; "
+            "if .npmrc sets one, run `pantry setup npm --write` too",
+        ]
+        if target.token_text is not None:
+            notes.append(
+                "note: yarn 1 reads the token only from .npmrc, from its "
+                f"`{auth_token_entry(target.registry_key, '')}` line: run "
+                "`pantry setup npm --write` with the token too; if yarn 1 still gets 401 "
+                "for unscoped packages, add `always-auth=true` to .npmrc (npm 10+ warns "
+                "about that key but yarn 1 needs it to send the token)"
+            )
         return Advice(
             lines=(_rc_entry(url),),
             one_off=(
                 f"yarn install --registry {url}    # yarn 1",
                 f"yarn config set registry {url}    # yarn 1",
             ),
-            notes=(
-                *env_overrides(env, overrides, ".yarnrc"),
-                "note: .yarnrc is read by yarn 1 and .yarnrc.yml by yarn 2 and later; pantry "
-                "sets both, keeps a backup of each, and `--undo` restores both",
-                "note: yarn 1 fetches from a registry set in .npmrc ahead of .yarnrc; "
-                "if .npmrc sets one, run `pantry setup npm --write` too",
-            ),
+            notes=tuple(notes),
         )
 
     def edit(self, text: str | None, target: Target) -> str:
         return _set_rc_registry(text, target.registry_url)
+
+    def token_place(self, target: Target) -> str | None:
+        return None  # yarn 1 reads tokens from .npmrc only
 
 
 class YarnModernSetup:
@@ -95,24 +116,33 @@ class YarnModernSetup:
         return modern_path(home, env)
 
     def advise(self, target: Target, *, env: Mapping[str, str]) -> Advice:
+        target = target.shown()  # advice is printed: never the token itself
         url = target.registry_url
         host = _http_host(target)
         one_off = f"YARN_NPM_REGISTRY_SERVER={url}"
         if host is not None:
             one_off += f" YARN_UNSAFE_HTTP_WHITELIST={host}"
+        if target.token_text is not None:
+            # Top-level from the environment: sent to scopes' other registries too.
+            one_off += f" YARN_NPM_AUTH_TOKEN={target.token_text} YARN_NPM_ALWAYS_AUTH=true"
         return Advice(
-            lines=_yml_body(url, host),
+            lines=_yml_body(url, host, target.token_text),
             one_off=(f"{one_off}    # yarn 2+",),
             notes=env_overrides(env, ("YARN_NPM_REGISTRY_SERVER",), ".yarnrc.yml"),
         )
 
     def edit(self, text: str | None, target: Target) -> str:
-        url, host = target.registry_url, _http_host(target)
+        url, host, token = target.registry_url, _http_host(target), target.token
         outside = outside_block(text)
         entries = _yml_entries(outside)
         if _SERVER in entries:
             raise ClientConfigError(
                 f"the file already sets {_SERVER}; remove it or edit the file by hand"
+            )
+        if token is not None and _REGISTRIES in entries:
+            raise ClientConfigError(
+                f"the file already has {_REGISTRIES}; add pantry's entry to it by hand "
+                "(`pantry setup yarn` shows it) or run without the token"
             )
         if host is not None and _WHITELIST in entries:
             if host not in _yml_items(entries[_WHITELIST]):
@@ -121,12 +151,16 @@ class YarnModernSetup:
                     "plain http; add it there and run again"
                 )
             host = None  # already listed: the block must not repeat the key
-        result = set_block(text, client=NAME, body=_yml_body(url, host))
+        result = set_block(text, client=NAME, body=_yml_body(url, host, token))
         # Appending may add a line break and a blank line before the block, nothing else.
         kept = outside_block(result).rstrip("\r\n") == outside.rstrip("\r\n")
-        if not kept or _SERVER not in _yml_entries(result):
+        added = _yml_entries(result)
+        if not kept or _SERVER not in added or (token is not None and _REGISTRIES not in added):
             raise ClientConfigError("could not edit this .yarnrc.yml safely; edit it by hand")
         return result
+
+    def token_place(self, target: Target) -> str | None:
+        return f"{_REGISTRIES} for {target.registry_url}, as npmAuthToken with npmAlwaysAuth"
 
 
 def _http_host(target: Target) -> str | None:
@@ -206,11 +240,24 @@ def _rc_string(token: str) -> str | None:
 # --- yarn 2+: .yarnrc.yml -------------------------------------------------------------
 
 
-def _yml_body(url: str, host: str | None) -> tuple[str, ...]:
-    server = f"{_SERVER}: {json.dumps(url)}"
-    if host is None:
-        return (server,)
-    return (server, f"{_WHITELIST}:", f"  - {json.dumps(host)}")
+def _yml_body(url: str, host: str | None, token: str | None) -> tuple[str, ...]:
+    """The block: the registry, its token (if any) and the http whitelist (if needed).
+
+    The ``npmRegistries`` key is the registry URL as ``npmRegistryServer`` spells it;
+    yarn looks entries up by that URL (newer versions without the trailing slash, and
+    they strip it from the keys too).
+    """
+    lines = [f"{_SERVER}: {json.dumps(url)}"]
+    if token is not None:
+        lines += [
+            f"{_REGISTRIES}:",
+            f"  {json.dumps(url)}:",
+            "    npmAlwaysAuth: true",
+            f"    npmAuthToken: {json.dumps(token)}",
+        ]
+    if host is not None:
+        lines += [f"{_WHITELIST}:", f"  - {json.dumps(host)}"]
+    return tuple(lines)
 
 
 def _yml_entries(text: str) -> dict[str, str]:
