@@ -222,3 +222,17 @@ def test_offline__serves_cached_packuments_and_tarballs(
 def test_packument__malformed_host_header_is_400(npm_pantry: PantryProcess, host: str) -> None:
     answer = request(npm_pantry.url + "/npm/left-pad-fixture", headers={"Host": host})
     assert answer.status == 400
+
+
+def test_audit__gzipped_request_body_as_npm_sends_it(
+    npm_pantry: PantryProcess, fixture_npm: FixtureNpm
+) -> None:
+    import gzip  # noqa: PLC0415
+
+    answer = request(
+        npm_pantry.url + "/npm/-/npm/v1/security/advisories/bulk",
+        method="POST",
+        body=gzip.compress(b'{"left-pad-fixture": ["1.1.0"]}'),
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert (answer.status, orjson.loads(answer.body)) == (200, {})

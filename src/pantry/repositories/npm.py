@@ -25,7 +25,8 @@ from pantry.storage.index import Link
 
 SEARCH_TTL_S = 60.0
 AUDIT_PATHS = ("-/npm/v1/security/advisories/bulk", "-/npm/v1/security/audits/quick")
-PASSED_HEADERS = ("Content-Type", "Content-Encoding")
+# aiohttp has already decoded a gzip'd request body, so Content-Encoding is not passed on.
+PASSED_HEADERS = ("Content-Type",)
 
 
 class NpmProxy:

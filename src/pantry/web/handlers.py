@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
 MAX_BODY = 16 * 1024 * 1024  # npm audit requests are the only bodies; they are small
-BODY_HEADERS = ("Content-Type", "Content-Encoding")
+BODY_HEADERS = ("Content-Type",)  # the body arrives decoded (aiohttp undoes gzip)
 METADATA_CACHE = "max-age=0, must-revalidate"
 IMMUTABLE_CACHE = "public, max-age=31536000, immutable"
 
