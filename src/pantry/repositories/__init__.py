@@ -7,14 +7,15 @@ nothing here imports aiohttp.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from pantry.cache.engine import Engine, Fetch, Served
 from pantry.cache.tee import Download
-from pantry.model import ArtifactKind, Entry, XCache
+from pantry.errors import NotFound, OfflineMiss, UpstreamError
+from pantry.model import ArtifactKind, CacheKey, Entry, XCache
 
 BASE_PLACEHOLDER = "__PANTRY_BASE__"
 """Stored in metadata that needs absolute URLs; replaced per request by the
@@ -88,3 +89,35 @@ def reply_for(served: Served, content_type: str, engine: Engine) -> Reply:
         path=engine.blobs.path_of(entry.blob),
         is_immutable=is_artifact,
     )
+
+
+async def linked_artifact(
+    engine: Engine,
+    repository: str,
+    key: CacheKey,
+    refresh: Callable[[], Awaitable[Served]],
+    *,
+    not_listed: str,
+) -> Reply:
+    """An artifact, fetched only from the URL that upstream metadata named for ``key``.
+
+    Cached: served at once.  Not named by any metadata we hold: ``refresh``
+    asks upstream for current metadata first.  This is what keeps pantry from
+    fetching anything its upstream did not name.
+    """
+    entry = engine.lookup(key)
+    if entry is not None:
+        return reply_for(Served(XCache.HIT, entry), entry.content_type, engine)
+    name = key.rpartition("/")[2]
+    if engine.offline:
+        raise OfflineMiss(f"{name} is not cached and pantry runs offline")
+    link = engine.index.get_link(key)
+    if link is None:
+        page = await refresh()
+        link = engine.index.get_link(key)
+        if link is None and page.outcome is XCache.STALE:
+            raise UpstreamError(f"cannot check {name} upstream: the upstream is failing")
+    if link is None:
+        raise NotFound(not_listed)
+    fetch = Fetch(repository, key, link.url, ArtifactKind.ARTIFACT, digest=link.digest)
+    return reply_for(await engine.get(fetch), "application/octet-stream", engine)

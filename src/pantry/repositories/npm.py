@@ -17,10 +17,10 @@ from dataclasses import replace
 
 from pantry.cache.engine import Engine, Fetch, Served, Transformed
 from pantry.config import RepositoryConfig
-from pantry.errors import MethodNotAllowed, NotFound, OfflineMiss, UpstreamError
+from pantry.errors import MethodNotAllowed
 from pantry.formats import npm
-from pantry.model import ArtifactKind, CacheKey, XCache
-from pantry.repositories import BASE_PLACEHOLDER, Reply, RepoRequest, reply_for
+from pantry.model import ArtifactKind, CacheKey
+from pantry.repositories import BASE_PLACEHOLDER, Reply, RepoRequest, linked_artifact, reply_for
 from pantry.storage.index import Link
 
 SEARCH_TTL_S = 60.0
@@ -85,23 +85,13 @@ class NpmProxy:
         return await self.engine.get(fetch, revalidate=revalidate)
 
     async def _tarball(self, name: str, filename: str) -> Reply:
-        key = self._tarball_key(name, filename)
-        entry = self.engine.lookup(key)
-        if entry is not None:
-            return reply_for(Served(XCache.HIT, entry), entry.content_type, self.engine)
-        if self.engine.offline:
-            raise OfflineMiss(f"{filename} is not cached and pantry runs offline")
-        link = self.engine.index.get_link(key)
-        if link is None:
-            # Not named by any packument we hold: ask upstream for a current one.
-            page = await self._packument(name, npm.Variant.ABBREVIATED, revalidate=True)
-            link = self.engine.index.get_link(key)
-            if link is None and page.outcome is XCache.STALE:
-                raise UpstreamError(f"cannot check {filename} upstream: the upstream is failing")
-        if link is None:
-            raise NotFound(f"{filename} is not a tarball of {name} in the upstream packument")
-        fetch = Fetch(self.name, key, link.url, ArtifactKind.ARTIFACT, digest=link.digest)
-        return reply_for(await self.engine.get(fetch), "application/octet-stream", self.engine)
+        return await linked_artifact(
+            self.engine,
+            self.name,
+            self._tarball_key(name, filename),
+            lambda: self._packument(name, npm.Variant.ABBREVIATED, revalidate=True),
+            not_listed=f"{filename} is not a tarball of {name} in the upstream packument",
+        )
 
     async def _dist_tags(self, name: str) -> Reply:
         served = await self._packument(name, npm.Variant.ABBREVIATED, revalidate=False)

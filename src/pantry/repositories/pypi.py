@@ -17,10 +17,10 @@ from urllib.parse import quote, unquote
 
 from pantry.cache.engine import Engine, Fetch, Served, Transformed
 from pantry.config import RepositoryConfig
-from pantry.errors import MethodNotAllowed, NotFound, OfflineMiss, UpstreamError
+from pantry.errors import MethodNotAllowed, NotFound
 from pantry.formats import pypi
-from pantry.model import ArtifactKind, CacheKey, XCache
-from pantry.repositories import BASE_PLACEHOLDER, Reply, RepoRequest, reply_for
+from pantry.model import ArtifactKind, CacheKey
+from pantry.repositories import BASE_PLACEHOLDER, Reply, RepoRequest, linked_artifact, reply_for
 from pantry.storage.index import Link
 
 
@@ -97,23 +97,13 @@ class PypiProxy:
         pypi.check_project_name(project)
         pypi.check_filename(filename)
         normal = pypi.normalize_name(project)
-        key = self._key(f"files/{normal}/{filename}")
-        entry = self.engine.lookup(key)
-        if entry is not None:
-            return reply_for(Served(XCache.HIT, entry), entry.content_type, self.engine)
-        if self.engine.offline:
-            raise OfflineMiss(f"{filename} is not cached and pantry runs offline")
-        link = self.engine.index.get_link(key)
-        if link is None:
-            # Not named by any page we hold: ask upstream for a current page.
-            page = await self._page(normal, pypi.Variant.JSON, revalidate=True)
-            link = self.engine.index.get_link(key)
-            if link is None and page.outcome is XCache.STALE:
-                raise UpstreamError(f"cannot check {filename} upstream: the upstream is failing")
-        if link is None:
-            raise NotFound(f"{filename} is not listed on the upstream page of {normal}")
-        fetch = Fetch(self.name, key, link.url, ArtifactKind.ARTIFACT, digest=link.digest)
-        return reply_for(await self.engine.get(fetch), "application/octet-stream", self.engine)
+        return await linked_artifact(
+            self.engine,
+            self.name,
+            self._key(f"files/{normal}/{filename}"),
+            lambda: self._page(normal, pypi.Variant.JSON, revalidate=True),
+            not_listed=f"{filename} is not listed on the upstream page of {normal}",
+        )
 
     async def _json_api(self, project: str, version: str | None) -> Reply:
         if self.json_api is None:
