@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from aiohttp import web
+
 from fixtures.http import request
 from fixtures.pantry_process import PantryProcess, pypi_config
 from fixtures.pypi_upstream import FixturePyPI
+from fixtures.tiny_server import serve_app
 
 
 def test_dns_failure__uncached_is_a_clear_502(tmp_path: Path) -> None:
@@ -58,3 +61,25 @@ def test_slow_metadata__arrives_complete(
     answer = request(pantry_ttl0.url + "/pypi/simple/beta/")
     assert (answer.status, answer.xcache) == (200, "MISS")
     assert b"beta-1.0-py3-none-any.whl" in answer.body
+
+
+def test_garbage_metadata__stale_when_cached_clear_502_when_not(tmp_path: Path) -> None:
+    mode = {"garbage": False}
+    good = b'{"meta": {"api-version": "1.0"}, "name": "demo", "files": []}'
+
+    async def page(_request: web.Request) -> web.Response:
+        body = b"\x00\xff<html><<<not a page" if mode["garbage"] else good
+        return web.Response(body=body, content_type="application/vnd.pypi.simple.v1+json")
+
+    app = web.Application()
+    app.router.add_get("/simple/{name}/", page)
+    with serve_app(app) as port:
+        upstream = f"http://127.0.0.1:{port}/simple/"
+        with PantryProcess(tmp_path / "data", pypi_config(upstream, ttl_s=0)) as server:
+            assert request(server.url + "/pypi/simple/demo/").xcache == "MISS"
+            mode["garbage"] = True
+            stale = request(server.url + "/pypi/simple/demo/")
+            fresh_garbage = request(server.url + "/pypi/simple/other/")
+    assert (stale.status, stale.xcache) == (200, "STALE")
+    assert fresh_garbage.status == 502
+    assert b"unusable metadata" in fresh_garbage.body

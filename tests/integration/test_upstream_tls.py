@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,8 @@ import pytest
 from aiohttp import web
 
 from fixtures.http import request
-from fixtures.pantry_process import PantryProcess, free_port, pypi_config
+from fixtures.pantry_process import PantryProcess, pypi_config
+from fixtures.tiny_server import serve_app
 
 PAGE = {"meta": {"api-version": "1.0"}, "name": "tlsdemo", "files": []}
 
@@ -39,8 +38,6 @@ def tls_upstream(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     cert, key = _self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    port = free_port()
-    loop = asyncio.new_event_loop()
 
     async def page(_request: web.Request) -> web.Response:
         return web.Response(
@@ -49,18 +46,8 @@ def tls_upstream(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
     app = web.Application()
     app.router.add_get("/simple/tlsdemo/", page)
-    runner = web.AppRunner(app)
-    loop.run_until_complete(runner.setup())
-    loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port, ssl_context=context).start())
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    try:
+    with serve_app(app, context) as port:
         yield f"https://127.0.0.1:{port}/simple/", cert
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=10)
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
 
 
 def test_tls__unknown_certificate_is_refused(
