@@ -524,8 +524,12 @@ def run_client(argv: list[str], env: Mapping[str, str], cwd: Path) -> str:
     return done.stdout.strip()
 
 
+TOOLS_BIN = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / ".bin"
+
+
 def require(name: str) -> str:
-    binary = shutil.which(name)
+    """The client on PATH, else the one scripts/test installed into .tools/."""
+    binary = shutil.which(name) or shutil.which(name, path=str(TOOLS_BIN))
     if binary is None:
         pytest.skip(f"{name} is not installed")
     return binary

@@ -682,7 +682,8 @@ def test_setup_write__real_client_sends_the_token(
 
 
 def test_setup_write__real_yarn_reads_its_registry_entry(tmp_path: Path) -> None:
-    yarn = shutil.which("yarn")
+    tools = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / ".bin"
+    yarn = shutil.which("yarn") or shutil.which("yarn", path=str(tools))
     if yarn is None:
         pytest.skip("yarn is not installed")
     env = client_env(tmp_path, COREPACK_ENABLE_NETWORK="0", COREPACK_ENABLE_DOWNLOAD_PROMPT="0")
