@@ -22,7 +22,7 @@ from pantry.storage.blobs_fs import FsBlobStore
 from pantry.storage.gc import GcReport, collect
 from pantry.storage.index_sqlite import SqliteIndex
 from pantry.upstream.breaker import Breaker
-from pantry.upstream.client import Timeouts, UpstreamClient, mask
+from pantry.upstream.client import Timeouts, UpstreamClient, mask, split_credentials
 from pantry.web import middleware
 from pantry.web.handlers import Handlers
 from pantry.web.routes import add_routes
@@ -111,6 +111,11 @@ def build_app(config: Config, env: Mapping[str, str] | None = None) -> web.Appli
                 # e.g. no npm on this machine: serve the rest rather than nothing.
                 log.warning("repository /%s/ not served: %s", repo.name, exc)
                 continue
+        url, user, password = split_credentials(url)
+        if repo.username is not None and repo.password is not None:
+            user, password = repo.username, repo.password
+        if user is not None:
+            upstream.add_credentials(url, user, password or "")
         repositories[repo.name] = RECIPES[repo.type](repo, url, engine)
     handlers = Handlers(
         repositories,

@@ -42,6 +42,8 @@ class RepositoryConfig:
     upstream: str | None = None
     metadata_ttl_s: float = DEFAULT_TTL_S
     is_default: bool = False  # not in the config file: skipped if discovery finds nothing
+    username: str | None = None  # HTTP Basic to the upstream (private registries)
+    password: str | None = field(default=None, repr=False)  # read from password_env, never TOML
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +159,7 @@ def load(
     ca_file = _ca_file(problems, upstream_table.pop("ca_file", None))
     upstream = _numbers(problems, "upstream", UpstreamConfig, upstream_table)
     storage = _numbers(problems, "storage", StorageConfig, _table(problems, raw, "storage"))
-    repositories = _repositories(problems, _table(problems, raw, "repositories"))
+    repositories = _repositories(problems, _table(problems, raw, "repositories"), env)
     if problems:
         where = f"{path}: " if path else ""
         raise ConfigError(where + "invalid configuration:\n  " + "\n  ".join(problems))
@@ -247,7 +249,9 @@ def _numbers(
     return kind(**values)
 
 
-def _repositories(problems: _Problems, table: Mapping[str, object]) -> dict[str, RepositoryConfig]:
+def _repositories(
+    problems: _Problems, table: Mapping[str, object], env: Mapping[str, str]
+) -> dict[str, RepositoryConfig]:
     repos = {
         name: RepositoryConfig(name, kind, is_default=True)
         for name, kind in DEFAULT_REPOSITORIES.items()
@@ -260,7 +264,9 @@ def _repositories(problems: _Problems, table: Mapping[str, object]) -> dict[str,
         if not isinstance(body, dict):
             problems.append(f"{where}: must be a table")
             continue
-        problems.check_keys(where, body, {"type", "upstream", "metadata_ttl_s"})
+        problems.check_keys(
+            where, body, {"type", "upstream", "metadata_ttl_s", "username", "password_env"}
+        )
         kind = body.get("type", DEFAULT_REPOSITORIES.get(name))
         if kind not in REPOSITORY_TYPES:
             problems.append(f"{where}.type: must be one of {', '.join(REPOSITORY_TYPES)}")
@@ -271,5 +277,24 @@ def _repositories(problems: _Problems, table: Mapping[str, object]) -> dict[str,
         if upstream is None and name not in DEFAULT_REPOSITORIES:
             problems.append(f"{where}: needs an upstream URL")
         ttl = problems.number(where, body, "metadata_ttl_s", DEFAULT_TTL_S)
-        repos[name] = RepositoryConfig(name, str(kind), upstream, ttl)
+        username, password = _credentials(problems, where, body, env)
+        repos[name] = RepositoryConfig(
+            name, str(kind), upstream, ttl, username=username, password=password
+        )
     return repos
+
+
+def _credentials(
+    problems: _Problems, where: str, body: Mapping[str, object], env: Mapping[str, str]
+) -> tuple[str | None, str | None]:
+    """Upstream credentials: the user name in the TOML, the secret in an env var it names."""
+    username, variable = body.get("username"), body.get("password_env")
+    if username is None and variable is None:
+        return None, None
+    if not isinstance(username, str) or not isinstance(variable, str):
+        problems.append(f"{where}: username and password_env go together, both strings")
+        return None, None
+    if variable not in env:
+        problems.append(f"{where}.password_env: environment variable {variable} is not set")
+        return None, None
+    return username, env[variable]

@@ -44,6 +44,14 @@ def origin_of(url: str) -> str:
     return f"{parsed.scheme}://{parsed.host}:{parsed.port}"
 
 
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """A URL without its user info, and the user name and password it carried."""
+    parsed = URL(url)
+    if parsed.user is None and parsed.password is None:
+        return url, None, None
+    return str(parsed.with_user(None)), parsed.user, parsed.password
+
+
 def mask(url: str) -> str:
     """A URL fit for logs: credentials replaced."""
     parsed = URL(url)
@@ -106,6 +114,7 @@ class UpstreamClient:
     ) -> None:
         self.ca_file = ca_file
         self.breaker = breaker
+        self._credentials: dict[str, aiohttp.BasicAuth] = {}
         self.timeouts = timeouts
         self.clock = clock
         self._session: aiohttp.ClientSession | None = None
@@ -123,6 +132,10 @@ class UpstreamClient:
             headers={"User-Agent": f"pantry/{__version__}"},
             auto_decompress=True,
         )
+
+    def add_credentials(self, url: str, username: str, password: str) -> None:
+        """Send HTTP Basic to ``url``'s origin (a private registry), and to no other host."""
+        self._credentials[origin_of(url)] = aiohttp.BasicAuth(username, password)
 
     def _tls(self) -> ssl.SSLContext | bool:
         """Verified TLS: the system's CAs, or the configured bundle instead."""
@@ -193,6 +206,7 @@ class UpstreamClient:
                 return await self._session.request(
                     method,
                     url,
+                    auth=self._credentials.get(origin),
                     headers=dict(headers),
                     data=body,
                     allow_redirects=method == "GET",

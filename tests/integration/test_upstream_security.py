@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import os
 import shutil
 import ssl
 import subprocess
@@ -82,3 +85,50 @@ def test_upstream_credentials__never_in_health_or_log(tmp_path: Path) -> None:
     assert page.status == 200
     for text in (health, page.body, metrics, server.log().encode()):
         assert b"s3cr3t-pw" not in text
+
+
+def test_upstream_credentials__from_an_env_var_sent_to_that_origin_only(tmp_path: Path) -> None:
+    wheel = b"not really a wheel, but bytes with a hash"
+    expected = "Basic " + base64.b64encode(b"reader:pa55-from-env").decode()
+    seen: list[str | None] = []
+
+    async def guarded(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization"))
+        if request.headers.get("Authorization") != expected:
+            raise web.HTTPUnauthorized()
+        if request.path.endswith(".whl"):
+            return web.Response(body=wheel)
+        digest = hashlib.sha256(wheel).hexdigest()
+        page = {
+            "meta": {"api-version": "1.0"},
+            "name": "private",
+            "files": [
+                {
+                    "filename": "private-1.0-py3-none-any.whl",
+                    "url": "/files/private-1.0-py3-none-any.whl",
+                    "hashes": {"sha256": digest},
+                }
+            ],
+        }
+        return web.Response(
+            body=orjson.dumps(page), content_type="application/vnd.pypi.simple.v1+json"
+        )
+
+    app = web.Application()
+    app.router.add_get("/simple/private/", guarded)
+    app.router.add_get("/files/{name}", guarded)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PANTRY_")}
+    env["PRIVATE_INDEX_TOKEN"] = "pa55-from-env"
+    with serve_app(app) as port:
+        config = pypi_config(f"http://127.0.0.1:{port}/simple/") + (
+            'username = "reader"\npassword_env = "PRIVATE_INDEX_TOKEN"\n'
+        )
+        with PantryProcess(tmp_path / "data", config, env=env) as server:
+            page = request(server.url + "/pypi/simple/private/")
+            file = request(server.url + "/pypi/files/private/private-1.0-py3-none-any.whl")
+            health = request(server.url + "/-/health").body
+    assert (page.status, file.status, file.body) == (200, 200, wheel)
+    assert seen
+    assert all(header == expected for header in seen)
+    for text in (health, page.body, server.log().encode()):
+        assert b"pa55-from-env" not in text
