@@ -295,6 +295,27 @@ def test_install__again_with_upstream_down_served_stale(
         assert [a.xcache for a in served(entries, wheel)] == ["HIT"]
 
 
+def test_install__hanging_upstream_costs_one_timeout_per_build(
+    client: Client, pantry_ttl0: PantryProcess, fixture_pypi: FixturePyPI
+) -> None:
+    client.install(index_url(pantry_ttl0), "alpha").finished.ok()
+    fixture_pypi.set_fault("hang")  # accepts connections, never answers
+    since = log_mark(pantry_ttl0)
+
+    again = client.install(index_url(pantry_ttl0), "alpha")
+
+    again.finished.ok()
+    print(f"{client.name}: reinstall with the upstream hanging took {again.finished.seconds:.2f} s")
+    assert again.versions(*TREE) == TREE
+    entries = access_log(pantry_ttl0, since, expect=TREE_WHEELS)
+    assert {e.xcache for e in entries if e.path.startswith("/pypi/simple/")} == {"STALE"}
+    log = pantry_ttl0.log()[since:]
+    # The first revalidation waits for the timeout; the breaker answers the rest at once.
+    assert log.count("upstream timed out") == 1, log
+    assert "marked down after recent failures" in log
+    fixture_pypi.set_fault("ok")
+
+
 def test_install__offline_pantry_serves_what_was_fetched(
     client: Client, fixture_pypi: FixturePyPI, tmp_path: Path
 ) -> None:
