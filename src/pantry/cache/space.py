@@ -15,6 +15,7 @@ from pantry.storage.blobs import BlobStore
 log = logging.getLogger(__name__)
 
 CHECK_EVERY_S = 5.0
+HOLD_AFTER_FAILURE_S = 60.0  # a write already failed: free space says too little about room
 GB = 1024**3
 
 
@@ -37,8 +38,8 @@ class SpaceGuard:
         return self.reason is None
 
     def pause(self, reason: str) -> None:
-        """A write failed (disk full): stop caching until the next measurement says otherwise."""
-        self._checked_at = self.clock()
+        """A write failed (disk full): stop caching for a while, then measure again."""
+        self._checked_at = self.clock() + HOLD_AFTER_FAILURE_S - CHECK_EVERY_S
         self._set(reason)
 
     def _measure(self) -> None:
