@@ -79,3 +79,25 @@ def test_tokens__a_plain_token_in_the_config_is_refused_without_echoing_it(
     assert result.returncode == 2
     assert "[server].tokens" in result.stderr
     assert TOKEN not in result.stderr + result.stdout
+
+
+def test_allow_list__a_foreign_address_is_refused(
+    fixture_pypi: FixturePyPI, tmp_path: Path
+) -> None:
+    import http.client  # noqa: PLC0415
+
+    config = '[server]\nallow = ["127.0.0.1/32"]\n' + pypi_config(fixture_pypi.index_url)
+    with PantryProcess(tmp_path / "data", config) as server:
+        mine = request(server.url + "/pypi/simple/alpha/")
+        foreign = http.client.HTTPConnection(
+            "127.0.0.1", server.port, timeout=10, source_address=("127.0.0.2", 0)
+        )
+        try:
+            foreign.request("GET", "/pypi/simple/alpha/")
+            answer = foreign.getresponse()
+            status, body = answer.status, answer.read()
+        finally:
+            foreign.close()
+    assert mine.status == 200
+    assert status == 403
+    assert b"127.0.0.2 is not allowed" in body
