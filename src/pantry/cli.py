@@ -22,9 +22,9 @@ from pantry import __version__, clients
 from pantry.config import DEFAULT_LISTEN, Config, load
 from pantry.errors import PantryError
 from pantry.upstream.client import mask
+from pantry.web.access_log import FLUSH_EVERY_S, AccessLog
 
 log = logging.getLogger("pantry")
-ACCESS_FORMAT = '%a "%r" %s %b %Tf xcache=%{X-Cache}o'
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -195,7 +195,6 @@ def _serve(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("aiohttp.access").setLevel(logging.INFO)
     config = _load(args)
     from pantry.app import build_app  # noqa: PLC0415 - keeps `pantry setup` light
 
@@ -216,7 +215,7 @@ def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:
 async def _run(app: web.Application, config: Config) -> int:
     runner = web.AppRunner(
         app,
-        access_log_format=ACCESS_FORMAT,
+        access_log_class=AccessLog,
         handle_signals=False,
         # Also bounds a connection that never completes a request (slow-loris).
         keepalive_timeout=config.idle_timeout_s,
@@ -243,7 +242,16 @@ async def _run(app: web.Application, config: Config) -> int:
         config.data,
         " offline" if config.offline else "",
     )
+    flusher = loop.create_task(_flush_access_log())
     await stop.wait()
     log.info("shutting down")
+    flusher.cancel()
     await runner.cleanup()
+    AccessLog.flush()
     return 0
+
+
+async def _flush_access_log() -> None:
+    while True:
+        await asyncio.sleep(FLUSH_EVERY_S)
+        AccessLog.flush()

@@ -89,7 +89,7 @@ def registry(pantry: PantryProcess) -> str:
 
 
 def log_mark(pantry: PantryProcess) -> int:
-    return len(pantry.log())
+    return pantry.log_mark()
 
 
 def access_log(pantry: PantryProcess, since: int, expect: Sequence[str] = ()) -> list[Access]:
@@ -97,6 +97,7 @@ def access_log(pantry: PantryProcess, since: int, expect: Sequence[str] = ()) ->
 
     aiohttp logs a request after its response went out, so the client can exit first.
     """
+    pantry.settle_log()
     deadline = time.monotonic() + LOG_WAIT_S
     while True:
         entries = [

@@ -221,7 +221,7 @@ def index_url(pantry: PantryProcess) -> str:
 
 
 def log_mark(pantry: PantryProcess) -> int:
-    return len(pantry.log())
+    return pantry.log_mark()
 
 
 def access_log(pantry: PantryProcess, since: int, expect: Sequence[str] = ()) -> list[Access]:
@@ -229,6 +229,7 @@ def access_log(pantry: PantryProcess, since: int, expect: Sequence[str] = ()) ->
 
     aiohttp logs a request after its response went out, so the client can exit first.
     """
+    pantry.settle_log()
     deadline = time.monotonic() + LOG_WAIT_S
     while True:
         entries = [

@@ -33,6 +33,7 @@ from pantry.upstream.client import UpstreamClient, UpstreamResponse, mask
 
 log = logging.getLogger(__name__)
 
+ENTRY_CACHE_SIZE = 100_000
 METADATA_LIMIT = 512 * 1024 * 1024  # refuse absurd metadata bodies
 OFF_LOOP_BYTES = 1024 * 1024  # transform bodies larger than this in a worker thread
 
@@ -114,17 +115,33 @@ class Engine:
         self._metadata_flight: SingleFlight[Served] = SingleFlight()
         self._downloads: dict[CacheKey, Download] = {}
         self._accessed: dict[CacheKey, float] = {}
+        # Entries read or written by this process: hits skip the database.  Other
+        # processes only delete (gc, verify), which the blob-exists check covers.
+        self._entries: dict[CacheKey, Entry] = {}
 
     def lookup(self, key: CacheKey) -> Entry | None:
         """The committed entry for ``key`` whose blob is still on disk."""
-        entry = self.index.get(key)
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self.index.get(key)
+            if entry is not None:
+                self._remember(entry)
         if entry is not None and not self.blobs.exists(entry.blob):
             log.warning("blob missing for cached entry, refetching key=%s", key)
-            self.index.delete(key)
+            self._forget(key)
             return None
         if entry is not None:
             self._accessed[key] = self.clock()  # flushed in batches, never written here
         return entry
+
+    def _remember(self, entry: Entry) -> None:
+        if len(self._entries) >= ENTRY_CACHE_SIZE:
+            self._entries.clear()  # crude, rare, and the index still has everything
+        self._entries[entry.key] = entry
+
+    def _forget(self, key: CacheKey) -> None:
+        self._entries.pop(key, None)
+        self.index.delete(key)
 
     def flush_access(self) -> None:
         """Write the batched last-access times (for LRU eviction) to the index."""
@@ -181,6 +198,7 @@ class Engine:
                 if resp.status == 304 and entry is not None:
                     now = self.clock()
                     self.index.touch(fetch.key, now)
+                    self._remember(replace(entry, fetched_at=now))
                     self._count(fetch, "not-modified")
                     return Served(XCache.REVALIDATED, replace(entry, fetched_at=now))
                 if resp.status in (404, 410):
@@ -220,6 +238,7 @@ class Engine:
             url=fetch.url,
         )
         self.index.put(new, stored.links)
+        self._remember(new)
         return Served(XCache.MISS, new)
 
     def _uncached_metadata(self, stored: Transformed) -> Served:
@@ -295,6 +314,7 @@ class Engine:
                 url=fetch.url,
             )
             self.index.put(entry)
+            self._remember(entry)
         except BaseException as exc:
             writer.abort()
             if isinstance(exc, StorageError):

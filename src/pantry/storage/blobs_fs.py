@@ -78,6 +78,7 @@ class FsBlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.blob_dir = root / "blobs"
+        self._blob_root = str(self.blob_dir)
         self.tmp_dir = root / "tmp"
         try:
             self.blob_dir.mkdir(parents=True, exist_ok=True)
@@ -94,10 +95,14 @@ class FsBlobStore:
             raise StorageError(f"cannot create a temp file: {exc.strerror}") from exc
 
     def path_of(self, blob: BlobId) -> Path:
-        return self.blob_dir / blob[:2] / blob[2:4] / blob
+        return Path(self._path_text(blob))
 
     def exists(self, blob: BlobId) -> bool:
-        return self.path_of(blob).is_file()
+        # On every cache hit: plain strings, not pathlib, keep it cheap.
+        return os.path.isfile(self._path_text(blob))
+
+    def _path_text(self, blob: BlobId) -> str:
+        return f"{self._blob_root}/{blob[:2]}/{blob[2:4]}/{blob}"
 
     def remove(self, blob: BlobId) -> None:
         self.path_of(blob).unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import zlib
 from collections.abc import AsyncIterator, Mapping
 
 import orjson
@@ -23,6 +24,7 @@ from pantry.metrics import Metrics
 from pantry.repositories import BASE_PLACEHOLDER, Reply, RepoRequest, Repository
 from pantry.upstream.breaker import Breaker
 from pantry.upstream.client import mask
+from pantry.web.bodies import Bodies, accepts_gzip
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class Handlers:
         engine: Engine | None = None,
     ) -> None:
         self.engine = engine
+        self.bodies = Bodies()
         self.repositories = repositories
         self.metrics = metrics
         self.breaker = breaker
@@ -91,15 +94,14 @@ class Handlers:
     ) -> web.StreamResponse:
         if reply.location is not None:
             raise web.HTTPMovedPermanently(reply.location, headers=headers)
-        if reply.body is not None or (reply.path is not None and reply.substitute_base):
+        if reply.body is not None:
             body = reply.body
-            if body is None:
-                assert reply.path is not None
-                body = reply.path.read_bytes()
             if reply.substitute_base:
                 body = body.replace(BASE_PLACEHOLDER.encode(), self._base(request).encode())
             headers["Content-Type"] = reply.content_type
             return web.Response(status=reply.status, body=body, headers=headers)
+        if reply.path is not None and reply.entry is not None and not reply.is_immutable:
+            return self._metadata_response(request, reply, headers)
         if reply.path is not None:
             headers["Content-Type"] = reply.content_type
             return web.FileResponse(reply.path, headers=headers)
@@ -107,6 +109,31 @@ class Handlers:
             return await self._stream_uncached(request, reply.uncached, headers)
         assert reply.download is not None
         return await self._stream(request, reply, headers)
+
+    def _metadata_response(
+        self, request: web.Request, reply: Reply, headers: dict[str, str]
+    ) -> web.Response:
+        """A cached metadata body from memory, with ETag/304 and gzip when accepted."""
+        assert reply.entry is not None
+        assert reply.path is not None
+        gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
+        base = self._base(request) if reply.substitute_base else None
+        etag = f'"{reply.entry.blob[:20]}{_variant_tag(base, gzipped)}"'
+        headers["ETag"] = etag
+        headers["Vary"] = "Accept, Accept-Encoding"
+        headers["Content-Type"] = reply.content_type
+        if etag in request.headers.get("If-None-Match", ""):
+            return web.Response(status=304, headers=headers)
+        body = self.bodies.get(
+            reply.entry.blob,
+            reply.path,
+            base=base,
+            placeholder=BASE_PLACEHOLDER.encode(),
+            gzipped=gzipped,
+        )
+        if gzipped:
+            headers["Content-Encoding"] = "gzip"
+        return web.Response(body=body, headers=headers)
 
     async def _stream_uncached(
         self, request: web.Request, fetch: Fetch, headers: dict[str, str]
@@ -221,6 +248,12 @@ class Handlers:
             "<a href='/-/metrics'>metrics</a></p>"
         )
         return web.Response(text=page, content_type="text/html")
+
+
+def _variant_tag(base: str | None, gzipped: bool) -> str:
+    """Distinguishes the ETags of one blob sent differently (base URL, encoding)."""
+    tag = f"-{zlib.crc32(base.encode()):08x}" if base else ""
+    return tag + ("-gz" if gzipped else "")
 
 
 async def _pump(

@@ -40,6 +40,8 @@ def check_request_line(method: str, raw_path: str) -> None:
     if len(raw_path) > MAX_PATH:
         raise BadRequest("request path too long")
     path = raw_path.split("?", 1)[0]
+    if "%" not in path and "\\" not in path and "/." not in path and "\x00" not in path:
+        return  # the common case: nothing encoded, no dot segment
     if "%25" in path:
         raise BadRequest("double-encoded characters are not allowed in paths")
     decoded = unquote(path, errors="strict")

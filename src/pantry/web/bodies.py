@@ -1,0 +1,65 @@
+"""Metadata bodies ready to send: read once, kept in memory, gzip'd once.
+
+A cached index page or packument is served many times and changes only
+when its blob does, and a blob never changes (its name is its sha256).  So
+bodies are kept by (blob, base URL, encoding): a hit costs a dict lookup
+instead of a file read, a placeholder substitution and a compression.
+Bounded by total bytes, least recently used first out.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import OrderedDict
+from pathlib import Path
+
+from pantry.model import BlobId
+
+GZIP_MIN_BYTES = 1024  # smaller bodies gain nothing from compression
+GZIP_LEVEL = 6
+
+
+class Bodies:
+    """An LRU of ready-to-send metadata bodies."""
+
+    def __init__(self, max_bytes: int = 128 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[BlobId, str, bool], bytes] = OrderedDict()
+        self._bytes = 0
+
+    def get(
+        self, blob: BlobId, path: Path, *, base: str | None, placeholder: bytes, gzipped: bool
+    ) -> bytes:
+        """``blob``'s bytes, ``placeholder`` replaced by ``base`` if given, gzip'd if asked."""
+        key = (blob, base or "", gzipped)
+        body = self._items.get(key)
+        if body is not None:
+            self._items.move_to_end(key)
+            return body
+        if gzipped:
+            plain = self.get(blob, path, base=base, placeholder=placeholder, gzipped=False)
+            body = gzip.compress(plain, GZIP_LEVEL, mtime=0)
+        else:
+            body = path.read_bytes()
+            if base is not None:
+                body = body.replace(placeholder, base.encode())
+        self._put(key, body)
+        return body
+
+    def _put(self, key: tuple[BlobId, str, bool], body: bytes) -> None:
+        if len(body) > self.max_bytes // 4:
+            return  # one huge packument must not flush everything else
+        self._items[key] = body
+        self._bytes += len(body)
+        while self._bytes > self.max_bytes:
+            _, dropped = self._items.popitem(last=False)
+            self._bytes -= len(dropped)
+
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """Whether the client takes gzip (and did not refuse it with q=0)."""
+    for part in (accept_encoding or "").lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        if coding.strip() in ("gzip", "x-gzip"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
