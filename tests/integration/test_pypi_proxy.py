@@ -367,3 +367,20 @@ def test_oversized_headers_and_urls__refused(pantry: PantryProcess) -> None:
     )
     assert huge_header.split(b" ")[1] in (b"400", b"413", b"431")
     assert huge_url.split(b" ")[1] in (b"400", b"414")
+
+
+def test_metadata__gzip_when_accepted_and_304_on_etag(pantry: PantryProcess) -> None:
+    import gzip  # noqa: PLC0415
+
+    url = pantry.url + "/pypi/simple/alpha/"
+    plain = request(url)
+    packed = request(url, headers={"Accept-Encoding": "gzip, deflate"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert gzip.decompress(packed.body) == plain.body
+    assert plain.headers["etag"] != packed.headers["etag"]
+    assert "Accept-Encoding" in packed.headers["vary"]
+    again = request(url, headers={"If-None-Match": plain.headers["etag"]})
+    assert (again.status, again.body) == (304, b"")
+    refused = request(url, headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers

@@ -13,6 +13,7 @@ from pantry.cache.freshness import Freshness, judge
 from pantry.errors import BadRequest
 from pantry.model import ArtifactKind, BlobId, CacheKey, Entry
 from pantry.upstream.breaker import Breaker
+from pantry.web.bodies import accepts_gzip
 from pantry.web.middleware import check_request_line, is_allowed
 
 
@@ -145,3 +146,21 @@ def test_check_request_line__never_lets_traversal_through(tail: str) -> None:
     assert ".." not in decoded.split("/")
     assert "\\" not in decoded
     assert "\x00" not in decoded
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (None, False),
+        ("", False),
+        ("gzip", True),
+        ("deflate, gzip;q=0.5", True),
+        ("GZIP", True),
+        ("x-gzip", True),
+        ("gzip;q=0", False),
+        ("gzip; q=0.000", False),
+        ("br, deflate", False),
+    ],
+)
+def test_accepts_gzip__table(header: str | None, expected: bool) -> None:
+    assert accepts_gzip(header) is expected
