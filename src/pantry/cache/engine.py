@@ -13,80 +13,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import replace
 
 from pantry.cache.flight import SingleFlight
 from pantry.cache.freshness import Freshness, judge
+from pantry.cache.relay import Relay
 from pantry.cache.space import SpaceGuard
 from pantry.cache.tee import Download
+from pantry.cache.values import Fetch, Served, Transformed
 from pantry.errors import NotFound, OfflineMiss, StorageError, UpstreamError, VerificationError
 from pantry.metrics import Metrics
-from pantry.model import ArtifactKind, BlobId, CacheKey, Digest, Entry, XCache
+from pantry.model import ArtifactKind, BlobId, CacheKey, Entry, XCache
 from pantry.storage.blobs import BlobStore, BlobWriter
-from pantry.storage.index import Index, Link
-from pantry.upstream.client import UpstreamClient, UpstreamResponse, mask
+from pantry.storage.index import Index
+from pantry.upstream.client import UpstreamClient, mask
 
 log = logging.getLogger(__name__)
 
 ENTRY_CACHE_SIZE = 100_000
 METADATA_LIMIT = 512 * 1024 * 1024  # refuse absurd metadata bodies
 OFF_LOOP_BYTES = 1024 * 1024  # transform bodies larger than this in a worker thread
-
-
-@dataclass(frozen=True, slots=True)
-class Transformed:
-    """Metadata made ready to serve, and the artifacts it names."""
-
-    body: bytes
-    content_type: str
-    links: tuple[Link, ...] = ()
-
-
-Transform = Callable[[bytes, str, str], Transformed]
-"""(upstream body, upstream content type, final upstream URL) -> what to store."""
-
-
-@dataclass(frozen=True, slots=True)
-class Fetch:
-    """What a format wants for one request."""
-
-    repository: str
-    key: CacheKey
-    url: str
-    kind: ArtifactKind
-    headers: Mapping[str, str] = field(default_factory=dict)
-    ttl_s: float = 0.0
-    digest: Digest | None = None  # artifacts: the published hash
-    transform: Transform | None = None  # metadata: rewrite before storing
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    """The engine's answer: a committed entry, or a download to stream from."""
-
-    outcome: XCache
-    entry: Entry | None = None
-    download: Download | None = None
-    body: bytes | None = None  # metadata not stored (disk full)
-    content_type: str = ""
-    uncached: Fetch | None = None  # an artifact to stream through unstored (disk full)
-
-
-@dataclass(frozen=True, slots=True)
-class Passed:
-    """An upstream answer relayed as is (not cached): npm audit, ping."""
-
-    status: int
-    content_type: str
-    body: bytes
-
-
-PASS_LIMIT = 64 * 1024 * 1024
 
 
 class Engine:
@@ -112,6 +61,7 @@ class Engine:
         self.metadata_read_s = metadata_read_s
         self.clock = clock
         self.space = SpaceGuard(blobs, min_free_bytes, clock)
+        self.relay = Relay(upstream, metrics, offline=offline, metadata_read_s=metadata_read_s)
         self._metadata_flight: SingleFlight[Served] = SingleFlight()
         self._downloads: dict[CacheKey, Download] = {}
         self._accessed: dict[CacheKey, float] = {}
@@ -329,79 +279,6 @@ class Engine:
         self._count(fetch, "ok")
         self.metrics.upstream_bytes.labels(fetch.repository).inc(download.written)
         download.complete(entry, self.blobs.path_of(blob))
-
-    async def pass_through(
-        self,
-        fetch: Fetch,
-        *,
-        method: str = "GET",
-        body: bytes | None = None,
-    ) -> Passed:
-        """Relay one request upstream without caching it (the breaker still applies)."""
-        if self.offline:
-            raise OfflineMiss(f"{fetch.key} needs the upstream and pantry runs offline")
-        try:
-            async with self.upstream.open(
-                fetch.url, fetch.headers, method=method, body=body, read_s=self.metadata_read_s
-            ) as resp:
-                data = await resp.read(PASS_LIMIT)
-                content_type = resp.headers.get("Content-Type", "application/octet-stream")
-        except UpstreamError:
-            self._count(fetch, "error")
-            raise
-        self._count(fetch, "ok")
-        return Passed(resp.status, content_type, data)
-
-    @asynccontextmanager
-    async def open_uncached(
-        self, fetch: Fetch
-    ) -> AsyncIterator[tuple[UpstreamResponse, AsyncIterator[bytes]]]:
-        """Stream an artifact straight from upstream, verified, without storing it.
-
-        For when the disk is too full to cache: the hash is still checked and
-        the last chunk held back until it matches, as in the tee.
-        """
-        async with self.upstream.open(fetch.url, fetch.headers) as resp:
-            if resp.status in (404, 410):
-                raise NotFound(f"upstream has no {fetch.url.rsplit('/', 1)[-1]}")
-            if resp.status != 200:
-                raise UpstreamError(f"upstream answered {resp.status}: {mask(fetch.url)}")
-            yield resp, self._verified(fetch, resp)
-
-    async def _verified(self, fetch: Fetch, resp: UpstreamResponse) -> AsyncIterator[bytes]:
-        hasher = hashlib.new(fetch.digest.algorithm) if fetch.digest else None
-        held: bytes | None = None
-        async for chunk in resp.iter_chunks():
-            if hasher is not None:
-                hasher.update(chunk)
-            if held is not None:
-                yield held
-            held = chunk
-        if (
-            fetch.digest is not None
-            and hasher is not None
-            and (hasher.hexdigest() != fetch.digest.hexdigest)
-        ):
-            self.metrics.verification_failures.labels(fetch.repository).inc()
-            raise VerificationError(f"{mask(fetch.url)} does not match {fetch.digest}")
-        if held is not None:
-            yield held
-
-    @asynccontextmanager
-    async def open_range(
-        self, download: Download, byte_range: str
-    ) -> AsyncIterator[UpstreamResponse]:
-        """Pass a Range request for a file still downloading straight to upstream.
-
-        Clients such as uv read a wheel's central directory by Range before
-        deciding to download it; waiting for the whole file to arrive would
-        serialise their resolution.  Partial bytes cannot be checked against
-        the file's hash; the client verifies the whole file when it fetches it.
-        """
-        if self.offline:
-            raise OfflineMiss("pantry runs offline")
-        async with self.upstream.open(download.url, {"Range": byte_range}) as resp:
-            yield resp
 
     def _count(self, fetch: Fetch, result: str) -> None:
         self.metrics.upstream_fetches.labels(fetch.repository, fetch.kind.value, result).inc()

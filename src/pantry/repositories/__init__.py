@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from pantry.cache.engine import Engine, Fetch, Served
+from pantry.cache.engine import Engine
 from pantry.cache.tee import Download
+from pantry.cache.values import Fetch, Served
 from pantry.errors import NotFound, OfflineMiss, UpstreamError
 from pantry.model import ArtifactKind, CacheKey, Entry, XCache
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from pantry.cache.engine import Engine, Fetch, Served, Transformed
+from pantry.cache.engine import Engine
+from pantry.cache.values import Fetch, Served, Transformed
 from pantry.config import RepositoryConfig
 from pantry.errors import MethodNotAllowed
 from pantry.formats import npm
@@ -116,7 +117,7 @@ class NpmProxy:
         url = f"{self.upstream}{request.tail}" + (f"?{request.query}" if request.query else "")
         fetch = Fetch(self.name, self._key(request.tail), url, ArtifactKind.METADATA, headers)
         body = request.body if request.method == "POST" else None
-        passed = await self.engine.pass_through(fetch, method=request.method, body=body)
+        passed = await self.engine.relay.pass_through(fetch, method=request.method, body=body)
         return Reply(None, status=passed.status, content_type=passed.content_type, body=passed.body)
 
     def _tarball_key(self, name: str, filename: str) -> CacheKey:

@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from urllib.parse import quote, unquote
 
-from pantry.cache.engine import Engine, Fetch, Served, Transformed
+from pantry.cache.engine import Engine
+from pantry.cache.values import Fetch, Served, Transformed
 from pantry.config import RepositoryConfig
 from pantry.errors import MethodNotAllowed, NotFound
 from pantry.formats import pypi

@@ -17,8 +17,9 @@ import orjson
 from aiohttp import web
 
 from pantry import __version__
-from pantry.cache.engine import Engine, Fetch
+from pantry.cache.engine import Engine
 from pantry.cache.tee import Download
+from pantry.cache.values import Fetch
 from pantry.errors import BadRequest, NotFound, PantryError
 from pantry.metrics import Metrics
 from pantry.repositories import BASE_PLACEHOLDER, Reply, RepoRequest, Repository
@@ -140,7 +141,7 @@ class Handlers:
     ) -> web.StreamResponse:
         """The disk is full: relay the file from upstream, verified, storing nothing."""
         assert self.engine is not None
-        async with self.engine.open_uncached(fetch) as (upstream, chunks):
+        async with self.engine.relay.open_uncached(fetch) as (upstream, chunks):
             headers["Content-Type"] = upstream.headers.get(
                 "Content-Type", "application/octet-stream"
             )
@@ -182,7 +183,7 @@ class Handlers:
         answer 206.  The full download carries on in the background.
         """
         assert self.engine is not None
-        async with self.engine.open_range(download, byte_range) as upstream:
+        async with self.engine.relay.open_range(download, byte_range) as upstream:
             if upstream.status != 206 or "Content-Range" not in upstream.headers:
                 return None
             headers["Content-Range"] = upstream.headers["Content-Range"]
