@@ -16,6 +16,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._answered: dict[tuple[str, XCache | None, int], tuple[Counter, Histogram]] = {}
         self.requests = Counter(
             "pantry_requests",
             "Requests answered, by repository, cache outcome and status class.",
@@ -70,10 +71,18 @@ class Metrics:
         )
 
     def answered(self, repository: str, cache: XCache | None, status: int, seconds: float) -> None:
-        """Count one answered request."""
-        label = cache.value if cache else "NONE"
-        self.requests.labels(repository, label, f"{status // 100}xx").inc()
-        self.request_seconds.labels(label).observe(seconds)
+        """Count one answered request (label children are looked up once, then reused)."""
+        key = (repository, cache, status // 100)
+        children = self._answered.get(key)
+        if children is None:
+            label = cache.value if cache else "NONE"
+            children = (
+                self.requests.labels(repository, label, f"{status // 100}xx"),
+                self.request_seconds.labels(label),
+            )
+            self._answered[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         """The text exposition format."""

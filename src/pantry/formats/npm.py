@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
@@ -42,6 +43,7 @@ class Variant(enum.Enum):
     ABBREVIATED = "abbreviated"
 
 
+@functools.lru_cache(maxsize=1024)  # pure, and asked on every request
 def negotiate(accept: str | None) -> Variant:
     """ABBREVIATED when the Accept header asks for install-v1 at least as much as for JSON.
 

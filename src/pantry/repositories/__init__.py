@@ -87,7 +87,8 @@ def reply_for(served: Served, content_type: str, engine: Engine) -> Reply:
         served.outcome,
         content_type=entry.content_type if is_artifact else content_type,
         entry=entry,
-        path=engine.blobs.path_of(entry.blob),
+        # Metadata is sent from memory (web/bodies.py); only files need their path.
+        path=engine.blobs.path_of(entry.blob) if is_artifact else None,
         is_immutable=is_artifact,
     )
 

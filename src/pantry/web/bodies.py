@@ -9,9 +9,10 @@ Bounded by total bytes, least recently used first out.
 
 from __future__ import annotations
 
+import functools
 import gzip
 from collections import OrderedDict
-from pathlib import Path
+from collections.abc import Callable
 
 from pantry.model import BlobId
 
@@ -28,7 +29,13 @@ class Bodies:
         self._bytes = 0
 
     def get(
-        self, blob: BlobId, path: Path, *, base: str | None, placeholder: bytes, gzipped: bool
+        self,
+        blob: BlobId,
+        read: Callable[[], bytes],
+        *,
+        base: str | None,
+        placeholder: bytes,
+        gzipped: bool,
     ) -> bytes:
         """``blob``'s bytes, ``placeholder`` replaced by ``base`` if given, gzip'd if asked."""
         key = (blob, base or "", gzipped)
@@ -37,10 +44,10 @@ class Bodies:
             self._items.move_to_end(key)
             return body
         if gzipped:
-            plain = self.get(blob, path, base=base, placeholder=placeholder, gzipped=False)
+            plain = self.get(blob, read, base=base, placeholder=placeholder, gzipped=False)
             body = gzip.compress(plain, GZIP_LEVEL, mtime=0)
         else:
-            body = path.read_bytes()
+            body = read()
             if base is not None:
                 body = body.replace(placeholder, base.encode())
         self._put(key, body)
@@ -56,6 +63,7 @@ class Bodies:
             self._bytes -= len(dropped)
 
 
+@functools.lru_cache(maxsize=1024)  # pure, and asked on every request
 def accepts_gzip(accept_encoding: str | None) -> bool:
     """Whether the client takes gzip (and did not refuse it with q=0)."""
     for part in (accept_encoding or "").lower().split(","):

@@ -79,7 +79,9 @@ class Handlers:
                 accept=request.headers.get("Accept"),
                 query=request.query_string,
                 body=body,
-                headers={k: v for k, v in request.headers.items() if k in BODY_HEADERS},
+                headers=(
+                    {k: v for k, v in request.headers.items() if k in BODY_HEADERS} if body else {}
+                ),
             )
         )
         headers = {"Server-Timing": f"pantry;dur={(time.perf_counter() - started) * 1000:.2f}"}
@@ -101,7 +103,7 @@ class Handlers:
                 body = body.replace(BASE_PLACEHOLDER.encode(), self._base(request).encode())
             headers["Content-Type"] = reply.content_type
             return web.Response(status=reply.status, body=body, headers=headers)
-        if reply.path is not None and reply.entry is not None and not reply.is_immutable:
+        if reply.entry is not None and not reply.is_immutable:
             return self._metadata_response(request, reply, headers)
         if reply.path is not None:
             headers["Content-Type"] = reply.content_type
@@ -115,19 +117,21 @@ class Handlers:
         self, request: web.Request, reply: Reply, headers: dict[str, str]
     ) -> web.Response:
         """A cached metadata body from memory, with ETag/304 and gzip when accepted."""
-        assert reply.entry is not None
-        assert reply.path is not None
+        entry = reply.entry
+        assert entry is not None
+        assert self.engine is not None
+        blobs = self.engine.blobs
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
         base = self._base(request) if reply.substitute_base else None
-        etag = f'"{reply.entry.blob[:20]}{_variant_tag(base, gzipped)}"'
+        etag = f'"{entry.blob[:20]}{_variant_tag(base, gzipped)}"'
         headers["ETag"] = etag
         headers["Vary"] = "Accept, Accept-Encoding"
         headers["Content-Type"] = reply.content_type
         if etag in request.headers.get("If-None-Match", ""):
             return web.Response(status=304, headers=headers)
         body = self.bodies.get(
-            reply.entry.blob,
-            reply.path,
+            entry.blob,
+            lambda: blobs.path_of(entry.blob).read_bytes(),
             base=base,
             placeholder=BASE_PLACEHOLDER.encode(),
             gzipped=gzipped,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 import re
 
 from packaging.utils import canonicalize_name
@@ -39,6 +40,7 @@ _OFFERS: tuple[tuple[Variant, str, frozenset[str]], ...] = (
 _WILDCARDS = ("text/*", "*/*")
 
 
+@functools.lru_cache(maxsize=1024)  # pure, and asked on every request
 def negotiate(accept: str | None) -> tuple[Variant, str] | None:
     """Pick the variant and content type for a client's Accept header; None means 406.
 
@@ -83,6 +85,7 @@ _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,198}[A-Za-z0-9])?"
 _PROJECT_NAME = re.compile(_NAME)
 
 
+@functools.lru_cache(maxsize=1024)  # pure, and asked on every request
 def normalize_name(name: str) -> str:
     """PEP 503 normalised form: lowercase, runs of ``-_.`` become one ``-``."""
     return str(canonicalize_name(name))
