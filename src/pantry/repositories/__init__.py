@@ -52,6 +52,9 @@ class Reply:
     substitute_base: bool = False  # replace BASE_PLACEHOLDER in the file before sending
     is_immutable: bool = False
     headers: dict[str, str] = field(default_factory=dict)
+    # The same request may be answered from ``entry`` while it is fresh for this
+    # TTL, without asking the repository again (web/handlers.py keeps that memo).
+    fresh_for: tuple[CacheKey, float] | None = None
 
 
 class Repository(Protocol):
@@ -65,11 +68,12 @@ class Repository(Protocol):
         """Answer a request for ``/NAME/<tail>``."""
 
 
-def reply_for(served: Served, content_type: str, engine: Engine) -> Reply:
+def reply_for(served: Served, content_type: str, engine: Engine, *, ttl_s: float = 0.0) -> Reply:
     """The reply for what the engine served.
 
     Metadata goes out as the negotiated ``content_type``; artifacts as
-    upstream labelled them, and are immutable for clients' caches.
+    upstream labelled them, and are immutable for clients' caches.  ``ttl_s``
+    is the metadata TTL the entry was judged by, for the handler's memo.
     """
     entry = served.entry
     if served.body is not None:
@@ -90,7 +94,11 @@ def reply_for(served: Served, content_type: str, engine: Engine) -> Reply:
         # Metadata is sent from memory (web/bodies.py); only files need their path.
         path=engine.blobs.path_of(entry.blob) if is_artifact else None,
         is_immutable=is_artifact,
+        fresh_for=(entry.key, ttl_s) if served.outcome in _FRESH_OUTCOMES else None,
     )
+
+
+_FRESH_OUTCOMES = (XCache.HIT, XCache.MISS, XCache.REVALIDATED)
 
 
 async def linked_artifact(

@@ -58,7 +58,8 @@ class NpmProxy:
                 variant = npm.negotiate(request.accept)
                 served = await self._packument(name, variant, revalidate=False)
                 return replace(
-                    reply_for(served, npm.content_type(variant), self.engine), substitute_base=True
+                    reply_for(served, npm.content_type(variant), self.engine, ttl_s=self.ttl_s),
+                    substitute_base=True,
                 )
             case npm.TarballPath(name, filename):
                 return await self._tarball(name, filename)
@@ -109,7 +110,7 @@ class NpmProxy:
             headers={"Accept": npm.JSON_CT},
             ttl_s=SEARCH_TTL_S,
         )
-        return reply_for(await self.engine.get(fetch), npm.JSON_CT, self.engine)
+        return reply_for(await self.engine.get(fetch), npm.JSON_CT, self.engine, ttl_s=SEARCH_TTL_S)
 
     async def _pass(self, request: RepoRequest) -> Reply:
         headers = {k: v for k, v in request.headers.items() if k in PASSED_HEADERS}

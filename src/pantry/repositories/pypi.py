@@ -69,7 +69,7 @@ class PypiProxy:
             return Transformed(pypi.render_index(body, upstream_type, variant), content_type)
 
         fetch = self._metadata(f"simple/:{variant.value}", self.upstream, transform)
-        return reply_for(await self.engine.get(fetch), content_type, self.engine)
+        return reply_for(await self.engine.get(fetch), content_type, self.engine, ttl_s=self.ttl_s)
 
     async def _project(self, project: str, accept: str | None, *, has_slash: bool) -> Reply:
         pypi.check_project_name(project)
@@ -81,7 +81,7 @@ class PypiProxy:
             return _not_acceptable()
         variant, content_type = chosen
         served = await self._page(normal, variant, revalidate=False)
-        return reply_for(served, content_type, self.engine)
+        return reply_for(served, content_type, self.engine, ttl_s=self.ttl_s)
 
     async def _page(self, normal: str, variant: pypi.Variant, *, revalidate: bool) -> Served:
         def transform(body: bytes, upstream_type: str, url: str) -> Transformed:
@@ -118,7 +118,9 @@ class PypiProxy:
             return Transformed(page.body, "application/json", self._links(normal, page.links))
 
         fetch = self._metadata(f"pypi/{path}", self.json_api + path, transform, "application/json")
-        reply = reply_for(await self.engine.get(fetch), "application/json", self.engine)
+        reply = reply_for(
+            await self.engine.get(fetch), "application/json", self.engine, ttl_s=self.ttl_s
+        )
         return replace(reply, substitute_base=True)
 
     def _metadata(

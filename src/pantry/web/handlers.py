@@ -12,16 +12,19 @@ import re
 import time
 import zlib
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 
 import orjson
 from aiohttp import web
 
 from pantry import __version__
 from pantry.cache.engine import Engine
+from pantry.cache.freshness import Freshness, judge
 from pantry.cache.tee import Download
 from pantry.cache.values import Fetch
 from pantry.errors import BadRequest, NotFound, PantryError
 from pantry.metrics import Metrics
+from pantry.model import XCache
 from pantry.repositories import BASE_PLACEHOLDER, Reply, RepoRequest, Repository
 from pantry.upstream.breaker import Breaker
 from pantry.upstream.client import mask
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 
+MEMO_SIZE = 50_000
 MAX_BODY = 16 * 1024 * 1024  # npm audit requests are the only bodies; they are small
 BODY_HEADERS = ("Content-Type",)  # the body arrives decoded (aiohttp undoes gzip)
 METADATA_CACHE = "max-age=0, must-revalidate"
@@ -52,6 +56,7 @@ class Handlers:
     ) -> None:
         self.engine = engine
         self.bodies = Bodies()
+        self._memo: dict[tuple[str, str | None], Reply] = {}
         self.repositories = repositories
         self.metrics = metrics
         self.breaker = breaker
@@ -61,6 +66,38 @@ class Handlers:
     async def repository(self, request: web.Request) -> web.StreamResponse:
         """``/NAME/<tail>``: delegate to the repository, then render its reply."""
         started = time.perf_counter()
+        memo_key = (request.raw_path, request.headers.get("Accept"))
+        reply = self._remembered(memo_key) if request.method != "POST" else None
+        if reply is None:
+            reply = await self._ask_repository(request)
+            if reply.fresh_for is not None:
+                self._remember(memo_key, reply)
+        headers = {"Server-Timing": f"pantry;dur={(time.perf_counter() - started) * 1000:.2f}"}
+        if reply.outcome is not None:
+            headers["X-Cache"] = reply.outcome.value
+            headers["Server-Timing"] += f', cache;desc="{reply.outcome.value}"'
+        headers["Cache-Control"] = IMMUTABLE_CACHE if reply.is_immutable else METADATA_CACHE
+        headers.update(reply.headers)
+        return await self._render(request, reply, headers)
+
+    def _remembered(self, memo_key: tuple[str, str | None]) -> Reply | None:
+        """A reply for a request seen before whose entry is still fresh: no repository work."""
+        memo = self._memo.get(memo_key)
+        if memo is None or self.engine is None:
+            return None
+        assert memo.fresh_for is not None
+        key, ttl_s = memo.fresh_for
+        entry = self.engine.lookup(key)
+        if entry is None or judge(entry, ttl_s, time.time()) is not Freshness.FRESH:
+            return None
+        return replace(memo, outcome=XCache.HIT, entry=entry)
+
+    def _remember(self, memo_key: tuple[str, str | None], reply: Reply) -> None:
+        if len(self._memo) >= MEMO_SIZE:
+            self._memo.clear()  # crude and rare; it refills from the repositories
+        self._memo[memo_key] = reply
+
+    async def _ask_repository(self, request: web.Request) -> Reply:
         name = request.match_info["repo"]
         repo = self.repositories.get(name)
         if repo is None:
@@ -72,7 +109,7 @@ class Handlers:
             body = await request.content.read(MAX_BODY + 1)
             if len(body) > MAX_BODY:
                 raise BadRequest(f"request body larger than {MAX_BODY} bytes")
-        reply = await repo.handle(
+        return await repo.handle(
             RepoRequest(
                 tail=request.match_info["tail"],
                 method=request.method,
@@ -84,13 +121,6 @@ class Handlers:
                 ),
             )
         )
-        headers = {"Server-Timing": f"pantry;dur={(time.perf_counter() - started) * 1000:.2f}"}
-        if reply.outcome is not None:
-            headers["X-Cache"] = reply.outcome.value
-            headers["Server-Timing"] += f', cache;desc="{reply.outcome.value}"'
-        headers["Cache-Control"] = IMMUTABLE_CACHE if reply.is_immutable else METADATA_CACHE
-        headers.update(reply.headers)
-        return await self._render(request, reply, headers)
 
     async def _render(
         self, request: web.Request, reply: Reply, headers: dict[str, str]
