@@ -11,9 +11,7 @@ The project depends on app-dep 0.5.0 -> @fixture/util 2.0.0 (scoped) -> left-pad
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,21 +25,16 @@ from fixtures.js_clients import (
     write_project,
 )
 from fixtures.npm_upstream import FixtureNpm
-from fixtures.pantry_process import PantryProcess, npm_config
+from fixtures.pantry_process import Access, PantryProcess, npm_config
 
 pytestmark = pytest.mark.e2e
 
-LOG_WAIT_S = 5.0
 TREE = {"app-dep": "0.5.0", "@fixture/util": "2.0.0", "left-pad-fixture": "1.1.0"}
 TARBALLS = ("app-dep-0.5.0.tgz", "util-2.0.0.tgz", "left-pad-fixture-1.1.0.tgz")
 AUDIT_PATH = "/npm/-/npm/v1/security/advisories/bulk"
 # The lock files that record tarball URLs; pnpm's and yarn modern's record none for packages
 # from the configured registry.
 RECORDS_URLS = ("npm", "yarn-classic")
-_ACCESS_LINE = re.compile(
-    r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3}) \S+ \S+ '
-    r"xcache=(?P<xcache>\S+)"
-)
 _URL = re.compile(r"https?://[^\s\"'#,]+")
 
 
@@ -72,18 +65,6 @@ def npm_pantry_ttl0(fixture_npm: FixtureNpm, tmp_path: Path) -> Iterator[PantryP
 # --- pantry's side ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Access:
-    method: str
-    path: str
-    status: int
-    xcache: str
-
-    @property
-    def is_tarball(self) -> bool:
-        return self.path.endswith(".tgz")
-
-
 def registry(pantry: PantryProcess) -> str:
     return f"{pantry.url}/npm/"
 
@@ -93,22 +74,7 @@ def log_mark(pantry: PantryProcess) -> int:
 
 
 def access_log(pantry: PantryProcess, since: int, expect: Sequence[str] = ()) -> list[Access]:
-    """Access-log entries written after `since`, once a path ending in each of `expect` is.
-
-    aiohttp logs a request after its response went out, so the client can exit first.
-    """
-    pantry.settle_log()
-    deadline = time.monotonic() + LOG_WAIT_S
-    while True:
-        entries = [
-            Access(m["method"], m["path"], int(m["status"]), m["xcache"])
-            for m in _ACCESS_LINE.finditer(pantry.log()[since:])
-            if m["path"] != "/-/health"  # the start-up health check may log late
-        ]
-        logged = all(any(e.path.endswith(x) for e in entries) for x in expect)
-        if logged or time.monotonic() > deadline:
-            return entries
-        time.sleep(0.05)
+    return pantry.access_log(since, expect)
 
 
 def tarballs_served(entries: Sequence[Access]) -> dict[str, list[tuple[int, str]]]:

@@ -27,13 +27,12 @@ from typing import Protocol
 import pytest
 from uv import find_uv_bin
 
-from fixtures.pantry_process import PantryProcess, pypi_config
+from fixtures.pantry_process import Access, PantryProcess, pypi_config
 from fixtures.pypi_upstream import FixturePyPI
 
 pytestmark = pytest.mark.e2e
 
 CLIENT_TIMEOUT_S = 120
-LOG_WAIT_S = 5.0
 DEAD_PROXY = "http://127.0.0.1:9"  # the discard port: nothing listens, every connect fails
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 TREE = {"alpha": "1.1", "beta": "1.0", "gamma": "1.0"}  # alpha 1.1 -> beta -> gamma 1.0
@@ -48,10 +47,6 @@ _IMPORT_SCRIPT = (
     "import importlib, json, sys\n"
     "mods = {n: importlib.import_module(n) for n in sys.argv[1:]}\n"
     "print(json.dumps({n: [m.__version__, m.__file__] for n, m in mods.items()}))\n"
-)
-_ACCESS_LINE = re.compile(
-    r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3}) \S+ \S+ '
-    r"xcache=(?P<xcache>\S+)"
 )
 
 
@@ -204,18 +199,6 @@ def client(request: pytest.FixtureRequest, tmp_path: Path) -> Client:
 # --- pantry's side ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Access:
-    method: str
-    path: str
-    status: int
-    xcache: str
-
-    @property
-    def filename(self) -> str:
-        return self.path.rsplit("/", 1)[-1]
-
-
 def index_url(pantry: PantryProcess) -> str:
     return f"{pantry.url}/pypi/simple/"
 
@@ -225,23 +208,7 @@ def log_mark(pantry: PantryProcess) -> int:
 
 
 def access_log(pantry: PantryProcess, since: int, expect: Sequence[str] = ()) -> list[Access]:
-    """Access-log entries written after `since`, once a path ending in each of `expect` is.
-
-    aiohttp logs a request after its response went out, so the client can exit first.
-    """
-    pantry.settle_log()
-    deadline = time.monotonic() + LOG_WAIT_S
-    while True:
-        entries = [
-            Access(m["method"], m["path"], int(m["status"]), m["xcache"])
-            for m in _ACCESS_LINE.finditer(pantry.log()[since:])
-            if not m["path"].startswith("/-/")  # the start-up health check may log late
-        ]
-        paths = [e.path.rstrip("/") for e in entries]
-        logged = all(any(p.endswith(x) for p in paths) for x in expect)
-        if logged or time.monotonic() > deadline:
-            return entries
-        time.sleep(0.05)
+    return pantry.access_log(since, expect)
 
 
 def served(entries: Sequence[Access], filename: str) -> list[Access]:
