@@ -22,6 +22,7 @@ import msgspec
 import orjson
 
 from pantry.errors import BadRequest, NotFound
+from pantry.formats.segments import is_safe_segment
 from pantry.model import Digest
 
 ABBREVIATED_CT = "application/vnd.npm.install-v1+json"
@@ -171,14 +172,7 @@ def check_filename(filename: str) -> str:
 
 
 def _is_tarball_name(filename: str) -> bool:
-    return (
-        len(filename) <= 255
-        and filename.endswith(".tgz")  # also rules out ""
-        and filename[0] != "."  # also rules out "." and ".."
-        and "/" not in filename
-        and "\\" not in filename
-        and filename.isprintable()  # rules out NUL and other control characters
-    )
+    return filename.endswith(".tgz") and is_safe_segment(filename)
 
 
 def upstream_packument_url(upstream: str, name: str) -> str:

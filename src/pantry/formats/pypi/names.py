@@ -9,6 +9,7 @@ import re
 from packaging.utils import canonicalize_name
 
 from pantry.errors import BadRequest
+from pantry.formats.segments import is_safe_segment
 
 JSON_CT = "application/vnd.pypi.simple.v1+json"
 HTML_CT = "application/vnd.pypi.simple.v1+html"
@@ -112,10 +113,4 @@ def check_filename(filename: str) -> str:
 
 
 def _is_safe_filename(filename: str) -> bool:
-    return (
-        0 < len(filename) <= 255
-        and filename[0] != "."  # also rules out "." and ".."
-        and "/" not in filename
-        and "\\" not in filename
-        and filename.isprintable()  # rules out NUL and other control characters
-    )
+    return is_safe_segment(filename)
