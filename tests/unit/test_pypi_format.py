@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -28,6 +29,7 @@ from pantry.formats.pypi import (
     render_project,
     rewrite_json_api,
 )
+from pantry.formats.pypi.common import quote_segment
 from pantry.model import Digest
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "pypi"
@@ -914,3 +916,9 @@ def test_check_names__never_raise_but_bad_request(text: str) -> None:
     for check in (check_project_name, check_filename):
         with contextlib.suppress(BadRequest):
             assert check(text) is text
+
+
+@given(st.text(max_size=40))
+def test_quote_segment_is_quote_with_nothing_safe(segment: str) -> None:
+    """The fast path for plain names must give exactly what quote(safe="") gives."""
+    assert quote_segment(segment) == quote(segment, safe="")

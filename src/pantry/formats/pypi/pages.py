@@ -23,6 +23,7 @@ from pantry.formats.pypi.common import (
     _Page,
     _resolve,
     _str_items,
+    quote_segment,
 )
 from pantry.formats.pypi.names import FormatError, Variant, _is_safe_filename, _JSONDict
 
@@ -116,7 +117,9 @@ def _parse_json(body: bytes, page_url: str, project: str) -> _Page:
         filename, url = file.get("filename"), file.get("url")
         resolved = _resolve(page_url, url) if isinstance(url, str) else None
         if isinstance(filename, str) and resolved is not None:
-            hashes = {**resolved[1], **_str_items(file.get("hashes"))}
+            hashes = _str_items(file.get("hashes"))
+            if resolved[1]:  # a "#sha256=..." fragment; the "hashes" key wins
+                hashes = {**resolved[1], **hashes}
             metadata = _metadata_from(file, _JSON_METADATA_KEYS)
             entries.append((Link(filename, resolved[0], hashes, metadata), file))
     return _Page(version, top, entries)
@@ -135,10 +138,11 @@ def render_project(
     page = parse(body, page_url, project)
     seen: set[str] = set()
     files: list[tuple[Link, _JSONDict, str]] = []
+    prefix = "../../" + _file_path(project, "")
     for link, data in page.files:
         if link.filename not in seen and _is_safe_filename(link.filename):
             seen.add(link.filename)
-            files.append((link, data, "../../" + _file_path(project, link.filename)))
+            files.append((link, data, prefix + quote_segment(link.filename)))
     links = tuple(link for link, _, _ in files)
     if variant is Variant.JSON:
         rendered = [{**data, "url": href} for _, data, href in files]
