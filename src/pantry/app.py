@@ -152,7 +152,7 @@ async def maintain(engine: Engine, config: Config, metrics: Metrics) -> None:
     while True:
         await asyncio.sleep(ACCESS_FLUSH_S)
         try:
-            engine.flush_access()
+            await engine.flush_access_soon()
             since_gc += ACCESS_FLUSH_S
             if since_gc >= config.storage.gc_interval_s:
                 since_gc = 0.0

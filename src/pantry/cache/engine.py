@@ -20,10 +20,11 @@ from dataclasses import replace
 
 from pantry.cache.flight import SingleFlight
 from pantry.cache.freshness import Freshness, judge
+from pantry.cache.gcpause import gc_paused
 from pantry.cache.relay import Relay
 from pantry.cache.space import SpaceGuard
 from pantry.cache.tee import Download
-from pantry.cache.values import Fetch, Served, Transformed
+from pantry.cache.values import Fetch, Served, Transform, Transformed
 from pantry.errors import NotFound, OfflineMiss, StorageError, UpstreamError, VerificationError
 from pantry.metrics import Metrics
 from pantry.model import ArtifactKind, BlobId, CacheKey, Entry, XCache
@@ -99,6 +100,12 @@ class Engine:
         if accessed:
             self.index.record_access(accessed)
 
+    async def flush_access_soon(self) -> None:
+        """``flush_access`` with the write in a worker thread (the periodic flush)."""
+        accessed, self._accessed = self._accessed, {}
+        if accessed:
+            await asyncio.to_thread(self.index.record_access, accessed)
+
     async def get(self, fetch: Fetch, *, revalidate: bool = False) -> Served:
         """Serve ``fetch`` from cache or upstream, by the rules in the module doc.
 
@@ -147,7 +154,7 @@ class Engine:
             async with self.upstream.open(fetch.url, headers, read_s=self.metadata_read_s) as resp:
                 if resp.status == 304 and entry is not None:
                     now = self.clock()
-                    self.index.touch(fetch.key, now)
+                    await asyncio.to_thread(self.index.touch, fetch.key, now)
                     self._remember(replace(entry, fetched_at=now))
                     self._count(fetch, "not-modified")
                     return Served(XCache.REVALIDATED, replace(entry, fetched_at=now))
@@ -171,11 +178,11 @@ class Engine:
         stored = await self._transform(fetch, body, content_type, url)
         try:
             if not self.space.can_cache():
-                return self._uncached_metadata(stored)
+                return await self._uncached_metadata(stored)
             blob = await self._store_bytes(stored.body)
         except StorageError as exc:
             self.space.pause(str(exc))
-            return self._uncached_metadata(stored)
+            return await self._uncached_metadata(stored)
         new = Entry(
             key=fetch.key,
             kind=ArtifactKind.METADATA,
@@ -187,15 +194,17 @@ class Engine:
             last_modified=last_modified,
             url=fetch.url,
         )
-        self.index.put(new, stored.links)
+        # Index writes go to a worker thread: a big page names thousands of files,
+        # and even a one-row write must not wait on the loop for another's lock.
+        await asyncio.to_thread(self.index.put, new, stored.links)
         self._remember(new)
         return Served(XCache.MISS, new)
 
-    def _uncached_metadata(self, stored: Transformed) -> Served:
+    async def _uncached_metadata(self, stored: Transformed) -> Served:
         """Serve metadata without storing it; its links still go in the (small) index,
         so the files it names can be passed through."""
         with contextlib.suppress(StorageError):
-            self.index.put_links(stored.links)
+            await asyncio.to_thread(self.index.put_links, stored.links)
         return Served(XCache.MISS, body=stored.body, content_type=stored.content_type)
 
     async def _transform(
@@ -205,8 +214,10 @@ class Engine:
             return Transformed(body, content_type)
         try:
             if len(body) > OFF_LOOP_BYTES:
-                return await asyncio.to_thread(fetch.transform, body, content_type, url)
-            return fetch.transform(body, content_type, url)
+                return await asyncio.to_thread(
+                    _run_paused, fetch.transform, body, content_type, url
+                )
+            return _run_paused(fetch.transform, body, content_type, url)
         except ValueError as exc:  # FormatError and the formats' own parse errors
             raise UpstreamError(f"upstream sent unusable metadata ({exc}): {mask(url)}") from exc
 
@@ -263,7 +274,7 @@ class Engine:
                 fetched_at=self.clock(),
                 url=fetch.url,
             )
-            self.index.put(entry)
+            await asyncio.to_thread(self.index.put, entry)
             self._remember(entry)
         except BaseException as exc:
             writer.abort()
@@ -282,3 +293,8 @@ class Engine:
 
     def _count(self, fetch: Fetch, result: str) -> None:
         self.metrics.upstream_fetches.labels(fetch.repository, fetch.kind.value, result).inc()
+
+
+def _run_paused(transform: Transform, body: bytes, content_type: str, url: str) -> Transformed:
+    with gc_paused():
+        return transform(body, content_type, url)

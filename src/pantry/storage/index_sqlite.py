@@ -1,13 +1,17 @@
 """Index on SQLite in WAL mode: one file, ``DATA/index.sqlite``.
 
-Calls are synchronous and short (point lookups and single-row upserts); the
-event loop calls them directly.  Writes happen only when something was
-fetched from upstream, never on a cache hit.
+Calls are synchronous.  Reads are point lookups the event loop makes
+directly, on their own connection: in WAL mode they never wait for a writer.
+Writes happen only when something was fetched from upstream, never on a
+cache hit; they go through a second connection under a lock, so the engine
+can hand a big one (a project page naming 15,000 files) to a worker thread
+while the loop keeps reading.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import cast
@@ -48,18 +52,18 @@ class SqliteIndex:
     """The index of one data directory."""
 
     def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()  # one write transaction at a time on self._db
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db = _connect(path)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=5000")  # `pantry gc` beside a server
             self._db.executescript(_SCHEMA)
+            self._read = _connect(path)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot open the index {path}: {exc}") from exc
 
     def entries(self) -> Iterator[Entry]:
         try:
-            keys = [key for (key,) in self._db.execute("SELECT key FROM entries ORDER BY key")]
+            keys = [key for (key,) in self._read.execute("SELECT key FROM entries ORDER BY key")]
         except sqlite3.Error as exc:
             raise StorageError(f"cannot read the index: {exc}") from exc
         for key in keys:
@@ -94,7 +98,7 @@ class SqliteIndex:
 
     def put(self, entry: Entry, links: tuple[Link, ...] = ()) -> None:
         try:
-            with self._db:
+            with self._lock, self._db:
                 self._db.execute("BEGIN")
                 self._db.execute(
                     "INSERT OR REPLACE INTO entries (key, kind, blob, size, content_type, "
@@ -119,7 +123,7 @@ class SqliteIndex:
 
     def put_links(self, links: tuple[Link, ...]) -> None:
         try:
-            with self._db:
+            with self._lock, self._db:
                 self._db.execute("BEGIN")
                 self._insert_links(links)
         except sqlite3.Error as exc:
@@ -136,7 +140,7 @@ class SqliteIndex:
 
     def record_access(self, accessed: Mapping[CacheKey, float]) -> None:
         try:
-            with self._db:
+            with self._lock, self._db:
                 self._db.execute("BEGIN")
                 self._db.executemany(
                     "UPDATE entries SET last_access = ? WHERE key = ?",
@@ -147,7 +151,7 @@ class SqliteIndex:
 
     def usage(self) -> list[Usage]:
         try:
-            rows = self._db.execute(
+            rows = self._read.execute(
                 "SELECT key, kind, blob, size, max(fetched_at, coalesce(last_access, 0)) "
                 "FROM entries"
             ).fetchall()
@@ -172,17 +176,27 @@ class SqliteIndex:
         return Link(key, url, Digest(algorithm, hexdigest))
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
+        self._read.close()
 
     def _query(self, sql: str, *args: object) -> tuple[object, ...] | None:
         try:
-            row: tuple[object, ...] | None = self._db.execute(sql, args).fetchone()
+            row: tuple[object, ...] | None = self._read.execute(sql, args).fetchone()
         except sqlite3.Error as exc:
             raise StorageError(f"cannot read the index: {exc}") from exc
         return row
 
     def _execute(self, sql: str, *args: object) -> None:
         try:
-            self._db.execute(sql, args)
+            with self._lock:
+                self._db.execute(sql, args)
         except sqlite3.Error as exc:
             raise StorageError(f"cannot write the index: {exc}") from exc
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("PRAGMA busy_timeout=5000")  # `pantry gc` beside a server
+    return db
