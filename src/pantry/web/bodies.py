@@ -4,11 +4,14 @@ A cached index page or packument is served many times and changes only
 when its blob does, and a blob never changes (its name is its sha256).  So
 bodies are kept by (blob, base URL, encoding): a hit costs a dict lookup
 instead of a file read, a placeholder substitution and a compression.
-Bounded by total bytes, least recently used first out.
+Bounded by total bytes, least recently used first out.  Making a big body
+(reading, compressing a page of several MB) happens in a worker thread, so
+the first request for it does not stall every other request on the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gzip
 from collections import OrderedDict
@@ -18,6 +21,7 @@ from pantry.model import BlobId
 
 GZIP_MIN_BYTES = 1024  # smaller bodies gain nothing from compression
 GZIP_LEVEL = 6
+OFF_LOOP_BYTES = 128 * 1024  # make bodies larger than this in a worker thread
 
 
 class Bodies:
@@ -28,28 +32,31 @@ class Bodies:
         self._items: OrderedDict[tuple[BlobId, str, bool], bytes] = OrderedDict()
         self._bytes = 0
 
-    def get(
+    async def get(
         self,
         blob: BlobId,
+        size: int,
         read: Callable[[], bytes],
         *,
         base: str | None,
         placeholder: bytes,
         gzipped: bool,
     ) -> bytes:
-        """``blob``'s bytes, ``placeholder`` replaced by ``base`` if given, gzip'd if asked."""
+        """``blob``'s bytes (``size`` of them on disk), ``placeholder`` replaced by ``base``
+        if given, gzip'd if asked."""
         key = (blob, base or "", gzipped)
         body = self._items.get(key)
         if body is not None:
             self._items.move_to_end(key)
             return body
         if gzipped:
-            plain = self.get(blob, read, base=base, placeholder=placeholder, gzipped=False)
-            body = gzip.compress(plain, GZIP_LEVEL, mtime=0)
+            plain = await self.get(
+                blob, size, read, base=base, placeholder=placeholder, gzipped=False
+            )
+            make: Callable[[], bytes] = functools.partial(gzip.compress, plain, GZIP_LEVEL, mtime=0)
         else:
-            body = read()
-            if base is not None:
-                body = body.replace(placeholder, base.encode())
+            make = functools.partial(_read_plain, read, base, placeholder)
+        body = await asyncio.to_thread(make) if size > OFF_LOOP_BYTES else make()
         self._put(key, body)
         return body
 
@@ -61,6 +68,11 @@ class Bodies:
         while self._bytes > self.max_bytes:
             _, dropped = self._items.popitem(last=False)
             self._bytes -= len(dropped)
+
+
+def _read_plain(read: Callable[[], bytes], base: str | None, placeholder: bytes) -> bytes:
+    body = read()
+    return body if base is None else body.replace(placeholder, base.encode())
 
 
 @functools.lru_cache(maxsize=1024)  # pure, and asked on every request

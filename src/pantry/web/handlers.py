@@ -134,7 +134,7 @@ class Handlers:
             headers["Content-Type"] = reply.content_type
             return web.Response(status=reply.status, body=body, headers=headers)
         if reply.entry is not None and not reply.is_immutable:
-            return self._metadata_response(request, reply, headers)
+            return await self._metadata_response(request, reply, headers)
         if reply.path is not None:
             headers["Content-Type"] = reply.content_type
             return web.FileResponse(reply.path, headers=headers)
@@ -143,7 +143,7 @@ class Handlers:
         assert reply.download is not None
         return await self._stream(request, reply, headers)
 
-    def _metadata_response(
+    async def _metadata_response(
         self, request: web.Request, reply: Reply, headers: dict[str, str]
     ) -> web.Response:
         """A cached metadata body from memory, with ETag/304 and gzip when accepted."""
@@ -159,8 +159,9 @@ class Handlers:
         headers["Content-Type"] = reply.content_type
         if etag in request.headers.get("If-None-Match", ""):
             return web.Response(status=304, headers=headers)
-        body = self.bodies.get(
+        body = await self.bodies.get(
             entry.blob,
+            entry.size,
             lambda: blobs.path_of(entry.blob).read_bytes(),
             base=base,
             placeholder=BASE_PLACEHOLDER.encode(),
