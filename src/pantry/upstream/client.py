@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 CHUNK = 256 * 1024
 
+# A cold `uv pip install` asks for dozens of pages and files at once (uv allows
+# 50 concurrent downloads); queueing them behind a smaller pool made a cold
+# install through pantry wait in waves where the direct install did not.
+PER_HOST_CONNECTIONS = 64
+
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
@@ -127,7 +132,10 @@ class UpstreamClient:
                 total=None, sock_connect=self.timeouts.connect_s, sock_read=self.timeouts.read_s
             ),
             connector=aiohttp.TCPConnector(
-                limit=64, limit_per_host=16, ttl_dns_cache=300, ssl=self._tls()
+                limit=PER_HOST_CONNECTIONS * 4,
+                limit_per_host=PER_HOST_CONNECTIONS,
+                ttl_dns_cache=300,
+                ssl=self._tls(),
             ),
             headers={"User-Agent": f"pantry/{__version__}"},
             auto_decompress=True,
