@@ -114,11 +114,14 @@ def parse_wrk(text: str) -> WrkResult | None:
     )
     if socket:
         errors += sum(int(n) for n in socket.groups())
+    requests = int(total.group(1))
+    if requests == 0:  # bytes flowed, but no response finished: wrk prints zero latencies
+        percentiles = {}
     return WrkResult(
         rps=float(rps.group(1)),
         mb_s=float(transfer.group(1)) * UNITS[transfer.group(2)] / 1e6,
         p50_ms=percentiles.get(50, float("nan")),
         p99_ms=percentiles.get(99, float("nan")),
-        requests=int(total.group(1)),
+        requests=requests,
         errors=errors,
     )

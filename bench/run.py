@@ -2,14 +2,17 @@
 
 ``.venv/bin/python bench/run.py [--quick] [--install]``
 
-Starts pantry, devpi-server, proxpi, nginx proxy_cache, the Apache mod_cache
-recipe and nginx serving the same wheels statically, each on loopback and
-pinned to one core (clients and wrk on the other); warms every cache; then
-runs rounds, each running every target once in rotating order, of: warm
-``pip install``, ``uv pip install`` and ``pip download`` of a pinned package
-set; cold installs (fresh data dir per run) through pantry, devpi-server,
-proxpi and straight from the registry; wrk against a small project page and a
-large wheel.  Memory is sampled throughout.  Prints tables of medians,
+Starts pantry, devpi-server, proxpi, verdaccio, nginx proxy_cache, the
+Apache mod_cache recipe and nginx serving the same wheels and tarballs
+statically, each on loopback and pinned to one core (clients and wrk on the
+other); warms every cache; then runs rounds, each running every target once
+in rotating order, of: warm ``pip install``, ``uv pip install`` and ``pip
+download`` of a pinned package set, warm ``npm install`` and ``pnpm install``
+of a fixed project (against ``npm install --offline`` as the floor); cold
+installs (fresh data dir per run) through pantry and the caching peers and
+straight from the registry; wrk against a small project page or packument
+and a large wheel or tarball.  ``--ecosystem`` picks PyPI, npm or both.
+Memory is sampled throughout.  Prints tables of medians,
 min-max and ratios, and the issue's targets met or not; writes the same to
 ``bench/out/results-<timestamp>.txt``.  Everything it started is stopped by
 PID on the way out, Ctrl-C included.  See bench/README.md.
@@ -30,21 +33,28 @@ from typing import TypeVar
 
 from harness import OUT, RssSampler, Supervisor
 from loadgen import PAGE_HEADERS, WrkResult, file_links, get, is_loopback, run_wrk
+from npm_env import discover_registry
+from npm_set import FULL_NPM, NPM_HEADERS, QUICK_NPM, NpmSide, prepare
+from npm_workloads import load_urls
 from peers import Context, Target, Unavailable
 from peers.apache import ApacheRecipe
 from peers.devpi import Devpi
 from peers.local import Direct, LocalDisk
 from peers.nginx import NginxProxy, NginxStatic
+from peers.npm_offline import NpmOffline
 from peers.pantry import Pantry
 from peers.proxpi import Proxpi
-from report import Metric, Results, goal_lines, table
-from tools import ensure_debian_tools, ensure_peers_venv, machine_lines
+from peers.verdaccio import Verdaccio
+from report import Results
+from summary import render
+from tools import ensure_debian_tools, ensure_peers_venv, ensure_verdaccio
 from workloads import COLD, WARM, ClientWorkload, run_once, warm
 from workset import (
     FULL_PACKAGES,
     LARGE_PROJECT,
     METADATA_PROJECT,
     QUICK_PACKAGES,
+    PypiSide,
     discover_upstream,
     fetch_wheels,
     load_or_resolve,
@@ -55,12 +65,22 @@ TARGETS: tuple[type[Target], ...] = (
     Pantry,
     Devpi,
     Proxpi,
+    Verdaccio,
     NginxProxy,
     ApacheRecipe,
     NginxStatic,
     LocalDisk,
+    NpmOffline,
     Direct,
 )
+# wrk URL keys, and the headers each is asked with (the client's own for metadata).
+WRK_HEADERS = {
+    "wrk-metadata": PAGE_HEADERS,
+    "wrk-large": {},
+    "npm-wrk-metadata": NPM_HEADERS,
+    "npm-wrk-large": {},
+}
+RSS_LOADS = {"rss-100": "wrk-large", "npm-rss-100": "npm-wrk-large"}  # RSS key -> wrk URL key
 T = TypeVar("T")
 START_ERRORS = (Unavailable, OSError, RuntimeError, urllib.error.URLError)
 
@@ -76,6 +96,8 @@ def rotated(items: list[T], by: int) -> list[T]:
 class Bench:
     def __init__(self, args: argparse.Namespace, ctx: Context, results: Results) -> None:
         self.args, self.ctx, self.results = args, ctx, results
+        self.warm_workloads = [w for w in WARM if w.ecosystem in ctx.ecosystems]
+        self.cold_workloads = [w for w in COLD if w.ecosystem in ctx.ecosystems]
         self.warm_targets: list[Target] = []
         self.cold_classes: list[type[Target]] = []
         self.urls: dict[tuple[str, str], str] = {}  # (target, "wrk-metadata"|"wrk-large") -> URL
@@ -91,6 +113,8 @@ class Bench:
         for cls in TARGETS:
             if only is not None and cls.name not in only:
                 continue
+            if not (cls.warm_in | cls.cold_in) & self.ctx.ecosystems:
+                continue
             try:
                 cls.check(self.ctx)
             except Unavailable as exc:
@@ -99,9 +123,9 @@ class Bench:
             self.results.roles[cls.name] = cls.role
             if cls.python_peer:
                 self.results.python_peers.add(cls.name)
-            if cls.can_cold and not self.args.quick:
+            if cls.cold_in & self.ctx.ecosystems and self.args.cold:
                 self.cold_classes.append(cls)
-            if cls.can_warm:
+            if cls.warm_in & self.ctx.ecosystems:
                 self.start_warm(cls)
 
     def start_warm(self, cls: type[Target]) -> None:
@@ -123,6 +147,10 @@ class Bench:
             self.find_load_urls(target)
 
     def find_load_urls(self, target: Target) -> None:
+        if "npm" in target.warm_in & self.ctx.ecosystems:
+            self.urls |= {(target.name, k): url for k, url in load_urls(target, self.ctx).items()}
+        if "pypi" not in target.warm_in & self.ctx.ecosystems:
+            return
         page = target.page_url(METADATA_PROJECT)
         if page and get(page, PAGE_HEADERS)[0] == 200:
             self.urls[(target.name, "wrk-metadata")] = page
@@ -137,16 +165,17 @@ class Bench:
 
     def round(self, number: int) -> None:
         order = rotated(self.warm_targets, number)
-        for workload in WARM:
+        for workload in self.warm_workloads:
             for target in order:
                 if workload.applies_to(target):
                     self.measure(workload, target, number)
-        for workload in COLD:
+        for workload in self.cold_workloads:
             for cls in rotated(self.cold_classes, number):
-                self.measure_cold(workload, cls, number)
+                if workload.applies_to(cls):
+                    self.measure_cold(workload, cls, number)
         if self.args.wrk_seconds > 0:
             for target in order:
-                for key in ("wrk-metadata", "wrk-large"):
+                for key in WRK_HEADERS:
                     self.measure_wrk(key, target, number)
 
     def record(self, key: str, target: str, seconds: float, ok: bool, log: Path) -> None:
@@ -180,7 +209,7 @@ class Bench:
         url = self.urls.get((target.name, key))
         if url is None:
             return None
-        headers = PAGE_HEADERS if key == "wrk-metadata" else {}
+        headers = WRK_HEADERS[key]
         log = self.ctx.logs / f"{log_tag}-{slug(target.name)}.log"
         result = run_wrk(url, self.args.wrk_seconds, connections, headers, log)
         if result is None:
@@ -195,64 +224,44 @@ class Bench:
         if result is not None:
             series = self.results.add(key, target.name)
             series.wrk.append(result)
-            series.values.append(result.rps if key == "wrk-metadata" else result.mb_s)
+            series.values.append(result.rps if key.endswith("wrk-metadata") else result.mb_s)
 
     def memory(self) -> None:
         """Peak RSS over the run, and while 100 connections stream the large file."""
         for target in self.warm_targets if self.args.wrk_seconds > 0 else []:
-            started = time.monotonic()
-            result = self.wrk("wrk-large", target, "rss-100", connections=100)
-            self.ctx.rss.sample_now()
-            peak = self.ctx.rss.peak(target.rss_name, started, time.monotonic())
-            if result is not None and peak is not None:
-                series = self.results.add("rss-100", target.name)
-                series.wrk.append(result)
-                series.values.append(peak)
+            for rss_key, wrk_key in RSS_LOADS.items():
+                started = time.monotonic()
+                result = self.wrk(wrk_key, target, rss_key, connections=100)
+                self.ctx.rss.sample_now()
+                peak = self.ctx.rss.peak(target.rss_name, started, time.monotonic())
+                if result is not None and peak is not None:
+                    series = self.results.add(rss_key, target.name)
+                    series.wrk.append(result)
+                    series.values.append(peak)
         for target in self.warm_targets:
             peak = self.ctx.rss.peak(target.rss_name)
             if peak is not None:
                 self.results.add("rss-peak", target.name).values.append(peak)
 
 
-def metrics(ctx: Context, args: argparse.Namespace) -> dict[str, Metric]:
-    wset, large = ctx.wset, ctx.wset.wheel_of(LARGE_PROJECT)
-    what = f"{len(wset.packages)} packages, {len(wset.wheels)} wheels, {wset.total_mb:.0f} MB"
-    secs = f"wrk -t1 -c50 -d{args.wrk_seconds:g}s"
-    found = [
-        Metric(w.key, f"{w.title}: {what}", "s") for w in (*WARM, *COLD)
-    ]  # fmt: skip
-    return {
-        m.key: m
-        for m in [
-            *found,
-            Metric("wrk-metadata", f"cached small metadata: {METADATA_PROJECT} page, {secs}",
-                   "req/s", True),
-            Metric("wrk-large", f"cached large file: {large.filename} "
-                   f"({large.size / 1e6:.0f} MB), {secs}", "MB/s", True),
-            Metric("rss-peak", "peak RSS of the server over the whole run", "MB"),
-            Metric("rss-100", "peak RSS while 100 connections stream the large file", "MB"),
-        ]
-    }  # fmt: skip
+def setup_pypi(args: argparse.Namespace, logs: Path) -> PypiSide:
+    simple = pypi_simple_url()
+    label, packages = ("quick", QUICK_PACKAGES) if args.quick else ("full", FULL_PACKAGES)
+    wset = fetch_wheels(load_or_resolve(label, packages, simple, logs / "resolve.log"))
+    print(f"  workload set: {len(wset.wheels)} wheels, {wset.total_mb:.0f} MB ({wset.pins})")
+    return PypiSide(discover_upstream(simple, wset), wset)
 
 
-def render(ctx: Context, args: argparse.Namespace, results: Results, stamp: str) -> str:
-    rounds = f"{args.rounds} rounds" + ("" if args.quick else ", cold included")
-    lines = [
-        f"pantry benchmark {stamp} ({'quick' if args.quick else 'full'}: {rounds}); "
-        "servers on core 0, clients and wrk on core 1",
-        *machine_lines(ctx.peers_bin),
-        "upstream: PyPI's simple index as pip defaults to it; files host from its own links",
-        "vs static, vs peer: this median over nginx static's, over the best peer's",
-        f"workload set ({ctx.wset.pins.name}): {' '.join(ctx.wset.packages)}",
-        "",
-    ]
-    all_metrics = metrics(ctx, args)
-    for metric in all_metrics.values():
-        lines += table(results, metric)
-    for name, why in results.skipped.items():
-        lines.append(f"left out: {name}: {why}")
-    lines += [f"note: {cls.note}" for cls in TARGETS if cls.note and cls.name in results.roles]
-    return "\n".join([*lines, "", *goal_lines(results, all_metrics)])
+def setup_npm(args: argparse.Namespace, work: Path, logs: Path) -> NpmSide:
+    registry = discover_registry()
+    ensure_verdaccio(args.install, registry)
+    label, packages = ("quick", QUICK_NPM) if args.quick else ("full", FULL_NPM)
+    side = prepare(label, packages, registry, work, logs / "npm-resolve.log")
+    print(
+        f"  npm project: {len(side.pins)} packages, {len(side.tree)} in the tree, "
+        f"{len(side.installed)} installed here, {side.total_mb:.1f} MB of tarballs"
+    )
+    return side
 
 
 def bench(args: argparse.Namespace, sup: Supervisor, rss: RssSampler, work: Path) -> int:
@@ -264,11 +273,9 @@ def bench(args: argparse.Namespace, sup: Supervisor, rss: RssSampler, work: Path
     if "wrk" in missing:
         args.wrk_seconds = 0
     peers_bin = ensure_peers_venv(args.install)
-    simple = pypi_simple_url()
-    label, packages = ("quick", QUICK_PACKAGES) if args.quick else ("full", FULL_PACKAGES)
-    wset = fetch_wheels(load_or_resolve(label, packages, simple, logs / "resolve.log"))
-    print(f"  workload set: {len(wset.wheels)} wheels, {wset.total_mb:.0f} MB ({wset.pins})")
-    ctx = Context(sup, rss, work, logs, discover_upstream(simple, wset), wset, peers_bin)
+    pypi = setup_pypi(args, logs) if args.ecosystem in {"pypi", "all"} else None
+    npm = setup_npm(args, work, logs) if args.ecosystem in {"npm", "all"} else None
+    ctx = Context(sup, rss, work, logs, peers_bin, pypi, npm)
     results = Results(roles={}, python_peers=set())
     runner = Bench(args, ctx, results)
     runner.start_all()
@@ -277,7 +284,13 @@ def bench(args: argparse.Namespace, sup: Supervisor, rss: RssSampler, work: Path
         runner.round(number)
     print("== memory")
     runner.memory()
-    text = render(ctx, args, results, stamp)
+    rounds = f"{args.rounds} rounds" + (", cold included" if args.cold else "")
+    first = (
+        f"pantry benchmark {stamp} ({'quick' if args.quick else 'full'}: {rounds}, "
+        f"ecosystem {args.ecosystem}); servers on core 0, clients and wrk on core 1"
+    )
+    notes = [cls.note for cls in TARGETS if cls.note and cls.name in results.roles]
+    text = render(ctx, results, first, args.wrk_seconds, notes)
     out = OUT / f"results-{stamp}.txt"
     out.write_text(text + "\n")
     print("\n" + text + f"\nwritten to {out}")
@@ -295,8 +308,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, help="rounds (default 3, quick 2)")
     parser.add_argument("--wrk-seconds", type=float, help="per wrk run (default 10, quick 5)")
     parser.add_argument("--only", help="comma-separated target names, for debugging")
+    parser.add_argument(
+        "--ecosystem", choices=("pypi", "npm", "all"), default="all", help="what to measure"
+    )
+    parser.add_argument("--cold", action="store_true", help="cold runs even with --quick")
     args = parser.parse_args()
     args.rounds = args.rounds or (2 if args.quick else 3)
+    args.cold = args.cold or not args.quick
     if args.wrk_seconds is None:
         args.wrk_seconds = 5.0 if args.quick else 10.0
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started in background

@@ -3,19 +3,23 @@
 Debian packages (wrk, nginx, apache2) are installed with apt-get only under
 ``--install``; otherwise the missing ones are named with the command to run.
 The Python peers (devpi-server, proxpi under gunicorn) live in their own venv
-under bench/out, made with pip isolated from every machine-wide setting.
+under bench/out, made with pip isolated from every machine-wide setting;
+verdaccio lives in bench/out/verdaccio, installed by an isolated npm.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from harness import OUT
+from npm_env import isolated_env, npm, pnpm
 
 APT_PACKAGES = {"wrk": "wrk", "nginx": "nginx", "apache2": "apache2"}
 PEER_PACKAGES = ("devpi-server==6.20.3", "proxpi==1.3.1", "gunicorn==27.0.1")
@@ -101,3 +105,46 @@ def machine_lines(peers_bin: Path) -> list[str]:
         f"{_first_line(['wrk', '--version']).split(' Copyright')[0]}",
         "peers: " + (_first_line([str(peers), "-c", show]) if peers.exists() else "not installed"),
     ]
+
+
+def npm_machine_line() -> str:
+    """Versions of Node, the JS clients and verdaccio."""
+    pnpm_bin = pnpm()
+    found = VERDACCIO / "node_modules" / "verdaccio" / "package.json"
+    verdaccio = json.loads(found.read_text())["version"] if found.exists() else "not installed"
+    return (
+        f"node {_first_line(['node', '--version'])}; npm {_first_line([npm(), '--version'])}; "
+        f"pnpm {_first_line([str(pnpm_bin), '--version']) if pnpm_bin else 'not installed'}; "
+        f"verdaccio {verdaccio}"
+    )
+
+
+VERDACCIO = OUT / "verdaccio"
+# Pinned for Node 20 as the npm issue says: verdaccio 6.8.0, its node-fetch held at 2.7.0.
+VERDACCIO_PACKAGE = {
+    "name": "pantry-bench-verdaccio",
+    "private": True,
+    "dependencies": {"verdaccio": "6.8.0"},
+    "overrides": {"node-fetch": "2.7.0"},
+}
+
+
+def ensure_verdaccio(install: bool, registry: str) -> None:
+    """verdaccio installed with npm into bench/out/verdaccio under --install (from ``registry``)."""
+    wanted = json.dumps(VERDACCIO_PACKAGE, indent=1) + "\n"
+    manifest = VERDACCIO / "package.json"
+    current = manifest.exists() and manifest.read_text() == wanted
+    if install and not (current and verdaccio_installed()):
+        print(f"  installing verdaccio {VERDACCIO_PACKAGE['dependencies']} into {VERDACCIO}")
+        VERDACCIO.mkdir(parents=True, exist_ok=True)
+        manifest.write_text(wanted)
+        with tempfile.TemporaryDirectory(prefix="pantry-bench-npm-") as tmp:
+            env = isolated_env(Path(tmp) / "home", registry, loopback_only=False)
+            cmd = [npm(), "install", "--registry", registry, "--cache", str(Path(tmp) / "cache")]
+            subprocess.run(cmd, cwd=VERDACCIO, env=env, check=True, timeout=900)
+    if not verdaccio_installed():
+        print("  missing: verdaccio; install with: bench/run.py --install (npm, into bench/out)")
+
+
+def verdaccio_installed() -> bool:
+    return (VERDACCIO / "node_modules" / "verdaccio" / "package.json").exists()

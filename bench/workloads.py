@@ -1,13 +1,10 @@
-"""The client workloads (pip and uv against a target) and warming a target up.
+"""The client workloads (pip and uv, npm and pnpm against a target) and warming a target up.
 
 Every run starts from nothing on the client side: a fresh venv, pip with
 ``--no-cache-dir``, uv with a fresh ``--cache-dir``, and the isolated
 environment of ``harness.client_env``.  Creating the venv is not timed;
-the client command is, wall clock, pinned to the client core.
-
-npm extension point: an npm workload is one more ``ClientWorkload`` whose
-``command`` builds an ``npm install`` / ``pnpm install`` of a fixed project
-against the target's npm registry URL, with ``ecosystem = "npm"``.
+the client command is, wall clock, pinned to the client core.  The npm and
+pnpm commands and their isolation are in ``npm_workloads``.
 """
 
 from __future__ import annotations
@@ -20,8 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import npm_workloads
 from harness import ClientRun, client_env, run_client
 from loadgen import file_links, get, is_loopback
+from npm_workloads import npm_install, pnpm_install
 from peers import Context, Target
 
 CLIENT_TIMEOUT_S = 900.0
@@ -78,20 +77,24 @@ class ClientWorkload:
     cold: bool = False
     ecosystem: str = "pypi"
 
-    def applies_to(self, target: Target) -> bool:
-        if self.ecosystem not in target.ecosystems:
+    def applies_to(self, target: Target | type[Target]) -> bool:
+        if self.key in target.skips:
             return False
-        return target.can_cold if self.cold else target.can_warm
+        return self.ecosystem in (target.cold_in if self.cold else target.warm_in)
 
 
 WARM = (
     ClientWorkload("warm-pip-install", "warm pip install", pip_install),
     ClientWorkload("warm-uv-install", "warm uv pip install", uv_install),
     ClientWorkload("warm-pip-download", "warm pip download (transfer only)", pip_download),
+    ClientWorkload("warm-npm-install", "warm npm install", npm_install, ecosystem="npm"),
+    ClientWorkload("warm-pnpm-install", "warm pnpm install", pnpm_install, ecosystem="npm"),
 )
 COLD = (
     ClientWorkload("cold-pip-install", "cold pip install", pip_install, cold=True),
     ClientWorkload("cold-uv-install", "cold uv pip install", uv_install, cold=True),
+    ClientWorkload("cold-npm-install", "cold npm install", npm_install, True, "npm"),
+    ClientWorkload("cold-pnpm-install", "cold pnpm install", pnpm_install, True, "npm"),
 )
 
 
@@ -109,17 +112,38 @@ def run_once(
 
 
 def warm(target: Target, ctx: Context) -> list[str]:
-    """Fill the target's cache as pip and uv would, then check every file is served from it.
+    """Fill the target's cache for every ecosystem of the run it serves; the problems found."""
+    problems = []
+    if "pypi" in target.warm_in & ctx.ecosystems:
+        problems += _warm_pypi(target, ctx)
+    if "npm" in target.warm_in & ctx.ecosystems:
+        problems += _warm_npm(target, ctx)
+    return problems
 
-    Returns the problems found (empty when warm).  Files a page links to off
-    loopback are not the target's to serve (the Apache recipe) and are skipped.
-    """
+
+def _warm_up(target: Target, ctx: Context, workloads: tuple[ClientWorkload, ...]) -> list[str]:
+    """One untimed run of each workload that applies; a line per failed one."""
     problems = []
     slug = target.rss_name.replace(" ", "_")
-    for workload in (WARM[2], WARM[1]):  # pip download, then uv install (other Accept)
+    for workload in (w for w in workloads if w.applies_to(target)):
         run, log = run_once(workload, target, ctx, f"warmup-{workload.key}-{slug}")
         if not run.ok:
             problems.append(f"{workload.title} failed during warm-up (log {log})")
+    return problems
+
+
+def _warm_npm(target: Target, ctx: Context) -> list[str]:
+    """npm then pnpm fill the cache (they may ask differently); then every tarball is checked."""
+    return _warm_up(target, ctx, WARM[3:5]) or npm_workloads.served_problems(target, ctx)
+
+
+def _warm_pypi(target: Target, ctx: Context) -> list[str]:
+    """Fill the cache as pip and uv would, then check every file is served from it.
+
+    Files a page links to off loopback are not the target's to serve (the
+    Apache recipe) and are skipped.
+    """
+    problems = _warm_up(target, ctx, (WARM[2], WARM[1]))  # pip download, uv (other Accept)
     if problems:
         return problems
     pages: dict[str, dict[str, str]] = {}

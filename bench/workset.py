@@ -76,6 +76,14 @@ class WorkSet:
         return sum(w.size for w in self.wheels) / 1e6
 
 
+@dataclass(frozen=True, slots=True)
+class PypiSide:
+    """What the PyPI half of a run works from: the discovered upstream and the pinned set."""
+
+    upstream: Upstream
+    wset: WorkSet
+
+
 def pypi_simple_url() -> str:
     """PyPI's simple index URL as pip knows it (pip's built-in default)."""
     code = "from pip._internal.models.index import PyPI; print(PyPI.simple_url)"

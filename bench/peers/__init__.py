@@ -1,15 +1,13 @@
 """What the benchmark measures: pantry, its peers, the floors, each behind one small interface.
 
 A ``Target`` says where clients get packages from (``index_args``, pip/uv
-arguments), may run a server (``start``/``stop``, its PIDs for memory
-sampling, ``base_url``), and says how to find a project page on it
-(``page_url``).  Targets are built from a ``Context`` and their own data
-directory, so a cold measurement simply builds a fresh one.
-
-Extension point for npm: give a target an ``npm_registry_url`` (pantry's
-``/npm/``, verdaccio, the npm registry itself, ``npm --offline`` as the floor)
-and add npm/pnpm workloads in ``workloads.py`` that use it; ``ECOSYSTEMS``
-says which workloads a target takes part in.
+arguments; ``npm_registry`` for npm and pnpm), may run a server
+(``start``/``stop``, its PIDs for memory sampling, ``base_url``), and says
+how to find a project page on it (``page_url``).  Targets are built from a
+``Context`` and their own data directory, so a cold measurement simply
+builds a fresh one.  ``warm_in``/``cold_in`` name the ecosystems ("pypi",
+"npm") a target is measured warm and cold in: one pantry (or nginx) serves
+both, as it would in use, so its memory figure covers both.
 """
 
 from __future__ import annotations
@@ -21,7 +19,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from harness import RssSampler, Supervisor, wait_http
-from workset import Upstream, WorkSet
+from npm_set import NpmSide
+from workset import PypiSide, Upstream, WorkSet
 
 
 class Role(enum.Enum):
@@ -39,9 +38,34 @@ class Context:
     rss: RssSampler
     work: Path  # this run's scratch directory (removed at the end)
     logs: Path  # this run's logs (kept under bench/out)
-    upstream: Upstream
-    wset: WorkSet
     peers_bin: Path  # bin/ of the venv holding devpi-server and proxpi
+    pypi: PypiSide | None  # None: this run leaves PyPI out (--ecosystem npm)
+    npm: NpmSide | None  # None: this run leaves npm out (--ecosystem pypi)
+
+    @property
+    def ecosystems(self) -> frozenset[str]:
+        """The ecosystems this run measures."""
+        return frozenset(
+            name for name, side in (("pypi", self.pypi), ("npm", self.npm)) if side is not None
+        )
+
+    @property
+    def upstream(self) -> Upstream:
+        if self.pypi is None:
+            raise RuntimeError("the PyPI side is not part of this run")
+        return self.pypi.upstream
+
+    @property
+    def wset(self) -> WorkSet:
+        if self.pypi is None:
+            raise RuntimeError("the PyPI side is not part of this run")
+        return self.pypi.wset
+
+    @property
+    def npm_side(self) -> NpmSide:
+        if self.npm is None:
+            raise RuntimeError("the npm side is not part of this run")
+        return self.npm
 
 
 class Unavailable(Exception):
@@ -54,9 +78,10 @@ class Target:
     name: ClassVar[str]
     role: ClassVar[Role]
     python_peer: ClassVar[bool] = False  # for "5x the best Python peer"
-    can_warm: ClassVar[bool] = True  # measured warm (everything cached beforehand)
-    can_cold: ClassVar[bool] = False  # measured cold (fresh data dir per run)
-    ecosystems: ClassVar[frozenset[str]] = frozenset({"pypi"})
+    # Ecosystems measured warm (everything cached beforehand) and cold (fresh data dir per run).
+    warm_in: ClassVar[frozenset[str]] = frozenset({"pypi"})
+    cold_in: ClassVar[frozenset[str]] = frozenset()
+    skips: ClassVar[frozenset[str]] = frozenset()  # workload keys it cannot take part in
     note: ClassVar[str] = ""  # printed under the tables
 
     def __init__(self, ctx: Context, data: Path) -> None:
@@ -85,6 +110,15 @@ class Target:
 
     def page_url(self, project: str) -> str | None:
         """URL of a project's simple page on this target (None: not a server)."""
+        return None
+
+    def npm_registry(self) -> str:
+        """The registry URL npm and pnpm are given (ends in a slash)."""
+        raise NotImplementedError
+
+    @property
+    def npm_offline_cache(self) -> Path | None:
+        """A warm npm cache to install from with ``--offline`` (the floor); None: none."""
         return None
 
     def start(self) -> None:

@@ -23,7 +23,7 @@ class Devpi(Target):
     name = "devpi-server"
     role = Role.PEER
     python_peer = True
-    can_cold = True
+    cold_in = frozenset({"pypi"})
     note = (
         "devpi-server: default settings (50 threads, mirror expiry 1800 s) "
         "but mirror_no_project_list"

@@ -20,8 +20,11 @@ class Direct(Target):
 
     name = "direct"
     role = Role.DIRECT
-    can_warm = False
-    can_cold = True
+    warm_in = frozenset()
+    cold_in = frozenset({"pypi", "npm"})
 
     def index_args(self) -> list[str]:
         return ["--index-url", self.ctx.upstream.simple_url + "/"]
+
+    def npm_registry(self) -> str:
+        return self.ctx.npm_side.registry

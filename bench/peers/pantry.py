@@ -1,4 +1,8 @@
-"""pantry itself: a real ``pantry serve`` whose PyPI repository's upstream is the discovered URL."""
+"""pantry itself: a real ``pantry serve`` whose repositories' upstreams are the discovered URLs.
+
+One process serves both ecosystems of the run (``/pypi/`` and ``/npm/``), as
+it would in use; with ``--ecosystem`` only that repository is configured.
+"""
 
 from __future__ import annotations
 
@@ -13,16 +17,27 @@ from peers import Role, Target
 class Pantry(Target):
     name = "pantry"
     role = Role.PANTRY
-    can_cold = True
-    note = "pantry: default config apart from the upstream (metadata_ttl_s 300)"
+    warm_in = frozenset({"pypi", "npm"})
+    cold_in = frozenset({"pypi", "npm"})
+    note = "pantry: default config apart from the upstreams (metadata_ttl_s 300)"
+
+    def config_text(self) -> str:
+        """Repositories with explicit upstreams, so nothing is discovered from this machine."""
+        upstreams = {}
+        if self.ctx.pypi is not None:
+            upstreams["pypi"] = self.ctx.pypi.upstream.simple_url + "/"
+        if self.ctx.npm is not None:
+            upstreams["npm"] = self.ctx.npm.registry
+        return "".join(
+            f'[repositories.{kind}]\ntype = "{kind}"\nupstream = "{url}"\n'
+            for kind, url in upstreams.items()
+        )
 
     def start(self) -> None:
         super().start()
         self.port = free_port()
         config = self.data.parent / f"{self.data.name}.toml"
-        config.write_text(
-            f'[repositories.pypi]\ntype = "pypi"\nupstream = "{self.ctx.upstream.simple_url}/"\n'
-        )
+        config.write_text(self.config_text())
         env = {k: v for k, v in os.environ.items() if not k.startswith("PANTRY_")}
         cmd = [
             sys.executable, "-m", "pantry", "serve", "--listen", f"127.0.0.1:{self.port}",
@@ -36,3 +51,6 @@ class Pantry(Target):
 
     def page_url(self, project: str) -> str | None:
         return f"{self.base_url}/pypi/simple/{project}/"
+
+    def npm_registry(self) -> str:
+        return f"{self.base_url}/npm/"

@@ -22,7 +22,7 @@ class Proxpi(Target):
     name = "proxpi"
     role = Role.PEER
     python_peer = True
-    can_cold = True
+    cold_in = frozenset({"pypi"})
     note = f"proxpi: gunicorn, 1 process x {THREADS} threads, default settings (index TTL 1800 s)"
 
     @classmethod
