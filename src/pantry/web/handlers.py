@@ -90,12 +90,15 @@ class Handlers:
         entry = self.engine.lookup(key)
         if entry is None or judge(entry, ttl_s, time.time()) is not Freshness.FRESH:
             return None
-        return replace(memo, outcome=XCache.HIT, entry=entry)
+        if entry is not memo.entry:  # revalidated or refetched since: remember the new one
+            memo = replace(memo, entry=entry)
+            self._memo[memo_key] = memo
+        return memo
 
     def _remember(self, memo_key: tuple[str, str | None], reply: Reply) -> None:
         if len(self._memo) >= MEMO_SIZE:
             self._memo.clear()  # crude and rare; it refills from the repositories
-        self._memo[memo_key] = reply
+        self._memo[memo_key] = replace(reply, outcome=XCache.HIT)  # what a repeat will be
 
     async def _ask_repository(self, request: web.Request) -> Reply:
         name = request.match_info["repo"]

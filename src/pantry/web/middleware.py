@@ -7,6 +7,7 @@ PantryError -> HTTP status.  This is the only place errors become statuses.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import time
@@ -72,11 +73,15 @@ def build(
 ) -> list[Middleware]:
     """The middleware chain for the app."""
 
+    @functools.lru_cache(maxsize=4096)  # a client's address is parsed once, not per request
+    def allowed(remote: str | None) -> bool:
+        return is_allowed(remote, allow)
+
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         try:
-            if not is_allowed(request.remote, allow):
+            if not allowed(request.remote):
                 raise Forbidden(f"address {request.remote} is not allowed to use this pantry")
             check_request_line(request.method, request.raw_path)
             authorization = request.headers.get("Authorization")
