@@ -6,6 +6,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote, urldefrag, urljoin, urlsplit
 
 import orjson
@@ -14,9 +15,9 @@ from pantry.formats.pypi.names import JSON_CT, FormatError, _JSONDict
 from pantry.model import Digest
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
-    """One distribution file as the upstream published it."""
+class Link(NamedTuple):
+    """One distribution file as the upstream published it (a named tuple: pages have
+    thousands, and a tuple is built several times faster than a frozen dataclass)."""
 
     filename: str
     url: str  # absolute upstream URL, fragment removed
