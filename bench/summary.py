@@ -39,8 +39,8 @@ def _npm_metrics(ctx: Context, secs: str) -> list[Metric]:
     side = ctx.npm_side
     large_mb = (side.tarball_dir / side.large.filename).stat().st_size / 1e6
     what = (
-        f"{len(side.packages)} packages, {len(side.installed)} installed, "
-        f"{side.total_mb:.1f} MB of tarballs"
+        f"{len(side.packages)} packages, {len(side.tree)} in the tree, "
+        f"{side.total_mb:.1f} MB of tarballs for this machine"
     )
     return [
         *_client_metrics("npm", what),
