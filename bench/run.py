@@ -33,7 +33,7 @@ from typing import TypeVar
 
 from harness import OUT, RssSampler, Supervisor
 from loadgen import PAGE_HEADERS, WrkResult, file_links, get, is_loopback, run_wrk
-from npm_env import discover_registry
+from npm_env import discover_registry, pnpm
 from npm_set import FULL_NPM, NPM_HEADERS, QUICK_NPM, NpmSide, prepare
 from npm_workloads import load_urls
 from peers import Context, Target, Unavailable
@@ -98,8 +98,13 @@ class Bench:
         self.args, self.ctx, self.results = args, ctx, results
         self.warm_workloads = [w for w in WARM if w.ecosystem in ctx.ecosystems]
         self.cold_workloads = [w for w in COLD if w.ecosystem in ctx.ecosystems]
+        if "npm" in ctx.ecosystems and pnpm() is None:
+            self.results.skipped["pnpm workloads"] = "pnpm not in .tools/ (./scripts/test puts it)"
+            self.warm_workloads = [w for w in self.warm_workloads if "pnpm" not in w.key]
+            self.cold_workloads = [w for w in self.cold_workloads if "pnpm" not in w.key]
         self.warm_targets: list[Target] = []
         self.cold_classes: list[type[Target]] = []
+        self.not_warm: set[tuple[str, str]] = set()  # (target, ecosystem) whose warm-up failed
         self.urls: dict[tuple[str, str], str] = {}  # (target, "wrk-metadata"|"wrk-large") -> URL
 
     def skip(self, name: str, why: str) -> None:
@@ -138,18 +143,28 @@ class Bench:
             target.stop()
             self.skip(cls.name, f"did not start: {exc}")
             return
-        if problems:
+        failed = {eco: found for eco, found in problems.items() if found}
+        if failed and len(failed) == len(problems):
             target.stop()
-            self.skip(cls.name, "not warm: " + "; ".join(problems[:3]))
+            self.skip(cls.name, "not warm: " + "; ".join(p for f in failed.values() for p in f[:3]))
             return
+        for eco, found in failed.items():  # measured in its other ecosystem only
+            print(f"  left out {cls.name} for {eco}: not warm")
+            self.results.skipped[f"{cls.name} ({eco})"] = "not warm: " + "; ".join(found[:3])
+            self.not_warm.add((cls.name, eco))
         self.warm_targets.append(target)
         if target.base_url:
             self.find_load_urls(target)
 
+    def is_warm(self, target: Target, ecosystem: str) -> bool:
+        """Whether ``target`` is measured warm in ``ecosystem`` in this run."""
+        in_run = ecosystem in target.warm_in & self.ctx.ecosystems
+        return in_run and (target.name, ecosystem) not in self.not_warm
+
     def find_load_urls(self, target: Target) -> None:
-        if "npm" in target.warm_in & self.ctx.ecosystems:
+        if self.is_warm(target, "npm"):
             self.urls |= {(target.name, k): url for k, url in load_urls(target, self.ctx).items()}
-        if "pypi" not in target.warm_in & self.ctx.ecosystems:
+        if not self.is_warm(target, "pypi"):
             return
         page = target.page_url(METADATA_PROJECT)
         if page and get(page, PAGE_HEADERS)[0] == 200:
@@ -167,7 +182,7 @@ class Bench:
         order = rotated(self.warm_targets, number)
         for workload in self.warm_workloads:
             for target in order:
-                if workload.applies_to(target):
+                if workload.applies_to(target) and self.is_warm(target, workload.ecosystem):
                     self.measure(workload, target, number)
         for workload in self.cold_workloads:
             for cls in rotated(self.cold_classes, number):
@@ -252,7 +267,10 @@ def setup_pypi(args: argparse.Namespace, logs: Path) -> PypiSide:
     return PypiSide(discover_upstream(simple, wset), wset)
 
 
-def setup_npm(args: argparse.Namespace, work: Path, logs: Path) -> NpmSide:
+def setup_npm(args: argparse.Namespace, work: Path, logs: Path) -> NpmSide | None:
+    if shutil.which("npm") is None:
+        print("  missing: npm (it comes with Node); the npm side is left out")
+        return None
     registry = discover_registry()
     ensure_verdaccio(args.install, registry)
     label, packages = ("quick", QUICK_NPM) if args.quick else ("full", FULL_NPM)

@@ -111,13 +111,13 @@ def run_once(
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def warm(target: Target, ctx: Context) -> list[str]:
-    """Fill the target's cache for every ecosystem of the run it serves; the problems found."""
-    problems = []
+def warm(target: Target, ctx: Context) -> dict[str, list[str]]:
+    """Fill the target's cache for every ecosystem of the run it serves; the problems of each."""
+    problems = {}
     if "pypi" in target.warm_in & ctx.ecosystems:
-        problems += _warm_pypi(target, ctx)
+        problems["pypi"] = _warm_pypi(target, ctx)
     if "npm" in target.warm_in & ctx.ecosystems:
-        problems += _warm_npm(target, ctx)
+        problems["npm"] = _warm_npm(target, ctx)
     return problems
 
 
@@ -134,7 +134,8 @@ def _warm_up(target: Target, ctx: Context, workloads: tuple[ClientWorkload, ...]
 
 def _warm_npm(target: Target, ctx: Context) -> list[str]:
     """npm then pnpm fill the cache (they may ask differently); then every tarball is checked."""
-    return _warm_up(target, ctx, WARM[3:5]) or npm_workloads.served_problems(target, ctx)
+    npm_warm = tuple(w for w in WARM if w.ecosystem == "npm")
+    return _warm_up(target, ctx, npm_warm) or npm_workloads.served_problems(target, ctx)
 
 
 def _warm_pypi(target: Target, ctx: Context) -> list[str]:
