@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -26,11 +27,13 @@ from pantry.upstream.client import Timeouts, UpstreamClient, mask, split_credent
 from pantry.web import middleware
 from pantry.web.handlers import Handlers
 from pantry.web.routes import add_routes
+from pantry.workers import metrics_dir
 
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
 ACCESS_FLUSH_S = 30.0
+FOLD_EVERY_S = 1.0  # workers: how stale another worker's request counts may be
 GB = 1024**3
 RECIPES: dict[str, Callable[[RepositoryConfig, str, Engine], Repository]] = {
     "pypi": PypiProxy,
@@ -72,15 +75,47 @@ def resolve_upstream(repo: RepositoryConfig, config: Config, env: Mapping[str, s
     return found.url
 
 
-def build_app(config: Config, env: Mapping[str, str] | None = None) -> web.Application:
-    """The aiohttp application for ``config``; raises ConfigError/StorageError early."""
+def resolve_repositories(config: Config, env: Mapping[str, str] | None = None) -> Config:
+    """``config`` with every repository's upstream resolved (configured or discovered).
+
+    Default repositories whose upstream cannot be discovered are dropped with
+    a warning (e.g. no npm on this machine: serve the rest rather than
+    nothing).  Offline, discovery failing leaves the upstream blank.
+    """
     env = os.environ if env is None else env
+    resolved: dict[str, RepositoryConfig] = {}
+    for repo in config.repositories.values():
+        if config.offline:
+            url = _remembered_or_blank(repo, config, env)
+        else:
+            try:
+                url = resolve_upstream(repo, config, env)
+            except ConfigError as exc:
+                if not repo.is_default:
+                    raise
+                log.warning("repository /%s/ not served: %s", repo.name, exc)
+                continue
+        resolved[repo.name] = replace(repo, upstream=url)
+    return replace(config, repositories=resolved)
+
+
+def build_app(
+    config: Config, env: Mapping[str, str] | None = None, *, worker: int | None = None
+) -> web.Application:
+    """The aiohttp application for ``config``; raises ConfigError/StorageError early.
+
+    ``worker`` is the worker number when several share the port (see
+    ``pantry.workers``): the parent then cleaned up and resolved upstreams
+    already, and only worker 0 collects garbage.
+    """
     blobs = FsBlobStore(config.data)
-    removed = blobs.clean_leftovers()
-    if removed:
-        log.info("removed %d leftover temp files from an earlier run", removed)
+    if worker is None:
+        removed = blobs.clean_leftovers()
+        if removed:
+            log.info("removed %d leftover temp files from an earlier run", removed)
+        config = resolve_repositories(config, env)
     index = SqliteIndex(config.data / "index.sqlite")
-    metrics = Metrics()
+    metrics = Metrics(shared_dir=metrics_dir(config.data) if worker is not None else None)
     breaker = Breaker(open_s=config.upstream.breaker_open_s)
     upstream = UpstreamClient(
         breaker,
@@ -100,18 +135,7 @@ def build_app(config: Config, env: Mapping[str, str] | None = None) -> web.Appli
     )
     repositories: dict[str, Repository] = {}
     for repo in config.repositories.values():
-        if config.offline:
-            url = _remembered_or_blank(repo, config, env)
-        else:
-            try:
-                url = resolve_upstream(repo, config, env)
-            except ConfigError as exc:
-                if not repo.is_default:
-                    raise
-                # e.g. no npm on this machine: serve the rest rather than nothing.
-                log.warning("repository /%s/ not served: %s", repo.name, exc)
-                continue
-        url, user, password = split_credentials(url)
+        url, user, password = split_credentials(repo.upstream or "")
         if repo.username is not None and repo.password is not None:
             user, password = repo.username, repo.password
         if user is not None:
@@ -133,11 +157,17 @@ def build_app(config: Config, env: Mapping[str, str] | None = None) -> web.Appli
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await upstream.start()
-        upkeep = asyncio.get_running_loop().create_task(maintain(engine, config, metrics))
+        loop = asyncio.get_running_loop()
+        tasks = [
+            loop.create_task(maintain(engine, config, metrics, collect_garbage=worker in (None, 0)))
+        ]
+        if worker is not None:  # a scrape answered by another worker must see this one's counts
+            tasks.append(loop.create_task(_fold_often(metrics)))
         yield
-        upkeep.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await upkeep
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         engine.flush_access()
         await upstream.close()
         index.close()
@@ -146,7 +176,9 @@ def build_app(config: Config, env: Mapping[str, str] | None = None) -> web.Appli
     return app
 
 
-async def maintain(engine: Engine, config: Config, metrics: Metrics) -> None:
+async def maintain(
+    engine: Engine, config: Config, metrics: Metrics, *, collect_garbage: bool = True
+) -> None:
     """Background upkeep: batch last-access times into the index, collect garbage."""
     since_gc = 0.0
     while True:
@@ -154,12 +186,18 @@ async def maintain(engine: Engine, config: Config, metrics: Metrics) -> None:
         try:
             await engine.flush_access_soon()
             since_gc += ACCESS_FLUSH_S
-            if since_gc >= config.storage.gc_interval_s:
+            if collect_garbage and since_gc >= config.storage.gc_interval_s:
                 since_gc = 0.0
                 report = await asyncio.to_thread(run_gc, config)
                 metrics.cached_bytes.set(report.cached_bytes)
         except PantryError as exc:
             log.warning("upkeep failed: %s", exc)
+
+
+async def _fold_often(metrics: Metrics) -> None:
+    while True:
+        await asyncio.sleep(FOLD_EVERY_S)
+        metrics.fold()
 
 
 def run_gc(config: Config) -> GcReport:

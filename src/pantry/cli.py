@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -55,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the proxy")
     _add_config_args(serve)
     serve.add_argument("--offline", action="store_true", help="never contact upstream")
+    serve.add_argument(
+        "--workers", type=int, help="processes sharing the port and the store (default 1)"
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 
@@ -107,6 +111,7 @@ def _load(args: argparse.Namespace) -> Config:
         listen=args.listen,
         data=args.data,
         offline=getattr(args, "offline", False),
+        workers=getattr(args, "workers", None),
     )
 
 
@@ -196,6 +201,8 @@ def _serve(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     config = _load(args)
+    if config.workers > 1:
+        return _serve_workers(config)
     from pantry.app import build_app  # noqa: PLC0415 - keeps `pantry setup` light
 
     app = build_app(config)
@@ -205,7 +212,45 @@ def _serve(args: argparse.Namespace) -> int:
     return asyncio.run(_run(app, config))
 
 
-async def _run(app: web.Application, config: Config) -> int:
+def _serve_workers(config: Config) -> int:
+    """``workers`` processes on one socket; see pantry.workers."""
+    from pantry import workers  # noqa: PLC0415
+
+    try:
+        sock = workers.bind(config.host, config.port)
+    except OSError as exc:
+        print(
+            f"pantry: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr
+        )
+        return 2
+    try:
+        shared = workers.prepare_metrics(config.data)  # before any metric is made
+    except OSError as exc:
+        print(f"pantry: cannot use the data dir {config.data}: {exc.strerror}", file=sys.stderr)
+        return 2
+    from pantry.app import build_app, resolve_repositories  # noqa: PLC0415
+    from pantry.storage.blobs_fs import FsBlobStore  # noqa: PLC0415
+
+    removed = FsBlobStore(config.data).clean_leftovers()
+    if removed:
+        log.info("removed %d leftover temp files from an earlier run", removed)
+    config = resolve_repositories(config)
+    log.info("starting %d workers", config.workers)
+
+    def run_worker(number: int) -> int:
+        app = build_app(config, worker=number)
+        return asyncio.run(_run(app, config, sock=sock, worker=number))
+
+    return workers.Supervisor(config.workers, run_worker, shared).run()
+
+
+async def _run(
+    app: web.Application,
+    config: Config,
+    *,
+    sock: socket.socket | None = None,
+    worker: int | None = None,
+) -> int:
     runner = web.AppRunner(
         app,
         access_log_class=AccessLog,
@@ -214,7 +259,11 @@ async def _run(app: web.Application, config: Config) -> int:
         keepalive_timeout=config.idle_timeout_s,
     )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, backlog=1024)
+    site: web.BaseSite = (
+        web.TCPSite(runner, config.host, config.port, backlog=1024)
+        if sock is None
+        else web.SockSite(runner, sock)
+    )
     try:
         await site.start()
     except OSError as exc:
@@ -228,12 +277,13 @@ async def _run(app: web.Application, config: Config) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info(
-        "pantry %s listening on http://%s:%d/ data=%s%s",
+        "pantry %s listening on http://%s:%d/ data=%s%s%s",
         __version__,
         config.host,
         config.port,
         config.data,
         " offline" if config.offline else "",
+        f" worker={worker} pid={os.getpid()}" if worker is not None else "",
     )
     flusher = loop.create_task(_flush_access_log())
     await stop.wait()

@@ -80,6 +80,7 @@ class Config:
     public_url: str | None = None
     ca_file: Path | None = None  # CA bundle for upstream TLS instead of the system's
     idle_timeout_s: float = 15.0  # close client connections idle (or slow to send a request)
+    workers: int = 1  # processes sharing the port and the store (pantry.workers)
     offline: bool = False
     config_file: Path | None = None
 
@@ -129,6 +130,7 @@ def load(
     listen: str | None = None,
     data: str | None = None,
     offline: bool = False,
+    workers: int | None = None,
 ) -> Config:
     """Build the Config from a file (optional), the environment and CLI values."""
     path_text = config_file or env.get("PANTRY_CONFIG")
@@ -140,7 +142,7 @@ def load(
     problems.check_keys(
         "[server]",
         server,
-        {"listen", "data", "allow", "tokens", "public_url", "offline", "idle_timeout_s"},
+        {"listen", "data", "allow", "tokens", "public_url", "offline", "idle_timeout_s", "workers"},
     )
     listen_text = listen or env.get("PANTRY_LISTEN") or str(server.get("listen", DEFAULT_LISTEN))
     try:
@@ -160,6 +162,7 @@ def load(
     upstream = _numbers(problems, "upstream", UpstreamConfig, upstream_table)
     storage = _numbers(problems, "storage", StorageConfig, _table(problems, raw, "storage"))
     repositories = _repositories(problems, _table(problems, raw, "repositories"), env)
+    worker_count = _workers(problems, workers if workers is not None else server.get("workers", 1))
     if problems:
         where = f"{path}: " if path else ""
         raise ConfigError(where + "invalid configuration:\n  " + "\n  ".join(problems))
@@ -174,10 +177,23 @@ def load(
         storage=storage,
         ca_file=ca_file,
         idle_timeout_s=problems.number("[server]", server, "idle_timeout_s", 15.0),
+        workers=worker_count,
         public_url=str(public_url).rstrip("/") if public_url else None,
         offline=offline or bool(server.get("offline", False)),
         config_file=path,
     )
+
+
+MAX_WORKERS = 64
+
+
+def _workers(problems: _Problems, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORKERS:
+        problems.append(
+            f"[server].workers: must be a whole number from 1 to {MAX_WORKERS}, got {value!r}"
+        )
+        return 1
+    return value
 
 
 def _read_toml(path: Path) -> dict[str, object]:

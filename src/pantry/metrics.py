@@ -1,12 +1,16 @@
 """Every Prometheus collector pantry exports, named in one place.
 
 Collectors live on a registry owned by the app (no global state), exposed
-at ``/-/metrics``.
+at ``/-/metrics``.  With several workers (``pantry.workers``) each writes its
+values to files in a shared directory and a scrape sums them all.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from pantry.model import XCache
 
@@ -16,7 +20,8 @@ ANSWERED_BATCH = 1024
 class Metrics:
     """The collectors of one pantry process."""
 
-    def __init__(self) -> None:
+    def __init__(self, shared_dir: Path | None = None) -> None:
+        self.shared_dir = shared_dir
         self.registry = CollectorRegistry()
         self._answered: dict[tuple[str, XCache | None, int], tuple[Counter, Histogram]] = {}
         self._pending: list[tuple[str, XCache | None, int, float]] = []
@@ -53,16 +58,19 @@ class Metrics:
         self.upstreams_down = Gauge(
             "pantry_upstreams_down",
             "Upstream origins the circuit breaker currently holds as down.",
+            multiprocess_mode="livemax",  # several workers: the largest value
             registry=self.registry,
         )
         self.cached_bytes = Gauge(
             "pantry_cached_bytes",
             "Bytes the cache occupies on disk (measured by garbage collection).",
+            multiprocess_mode="livemax",  # several workers: the largest value
             registry=self.registry,
         )
         self.caching_paused = Gauge(
             "pantry_caching_paused",
             "1 while new files pass through unstored because the disk is (nearly) full.",
+            multiprocess_mode="livemax",  # several workers: the largest value
             registry=self.registry,
         )
         self.request_seconds = Histogram(
@@ -103,4 +111,8 @@ class Metrics:
     def render(self) -> bytes:
         """The text exposition format."""
         self.fold()
-        return generate_latest(self.registry)
+        if self.shared_dir is None:
+            return generate_latest(self.registry)
+        every_worker = CollectorRegistry()
+        MultiProcessCollector(every_worker, str(self.shared_dir))  # type: ignore[no-untyped-call]
+        return generate_latest(every_worker)

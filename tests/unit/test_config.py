@@ -36,6 +36,13 @@ def test_load__precedence_cli_env_file(tmp_path: Path) -> None:
     assert (from_cli.host, from_cli.port) == ("::1", 3000)
 
 
+def test_load__workers_from_file_and_cli(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[server]\nworkers = 3\n")
+    assert load(env={}).workers == 1
+    assert load(env={}, config_file=path).workers == 3
+    assert load(env={}, config_file=path, workers=2).workers == 2
+
+
 def test_load__repositories_replace_and_add(tmp_path: Path) -> None:
     path = _write(
         tmp_path,
@@ -83,6 +90,8 @@ def test_load__every_problem_at_once(tmp_path: Path) -> None:
         ('[server]\npublic_url = "ftp://x"', "public_url"),
         ("[repositories.pypi]\nupstream = 5", "must be a URL string"),
         ("[repositories]\npypi = 1", "must be a table"),
+        ("[server]\nworkers = 0", "[server].workers: must be a whole number from 1 to 64, got 0"),
+        ("[server]\nworkers = 2.5", "[server].workers: must be a whole number"),
     ],
 )
 def test_load__invalid_files(tmp_path: Path, text: str, fragment: str) -> None:
