@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 ENTRY_CACHE_SIZE = 100_000
 METADATA_LIMIT = 512 * 1024 * 1024  # refuse absurd metadata bodies
 OFF_LOOP_BYTES = 1024 * 1024  # transform bodies larger than this in a worker thread
+# At most this many of those at once: each needs about three times its body in
+# memory (14 big packuments at once took pantry to 400 MB), and they share one
+# GIL, so running more at once would not finish any of them sooner.
+BIG_TRANSFORMS = 2
 
 
 class Engine:
@@ -64,6 +68,7 @@ class Engine:
         self.space = SpaceGuard(blobs, min_free_bytes, clock)
         self.relay = Relay(upstream, metrics, offline=offline, metadata_read_s=metadata_read_s)
         self._metadata_flight: SingleFlight[Served] = SingleFlight()
+        self._big_transforms = asyncio.Semaphore(BIG_TRANSFORMS)
         self._downloads: dict[CacheKey, Download] = {}
         self._accessed: dict[CacheKey, float] = {}
         # Entries read or written by this process: hits skip the database.  Other

@@ -27,7 +27,7 @@ OFF_LOOP_BYTES = 128 * 1024  # make bodies larger than this in a worker thread
 class Bodies:
     """An LRU of ready-to-send metadata bodies."""
 
-    def __init__(self, max_bytes: int = 128 * 1024 * 1024) -> None:
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
         self._items: OrderedDict[tuple[BlobId, str, bool], bytes] = OrderedDict()
         self._bytes = 0
@@ -49,13 +49,12 @@ class Bodies:
         if body is not None:
             self._items.move_to_end(key)
             return body
+        make: Callable[[], bytes] = functools.partial(_read_plain, read, base, placeholder)
         if gzipped:
-            plain = await self.get(
-                blob, size, read, base=base, placeholder=placeholder, gzipped=False
-            )
-            make: Callable[[], bytes] = functools.partial(gzip.compress, plain, GZIP_LEVEL, mtime=0)
-        else:
-            make = functools.partial(_read_plain, read, base, placeholder)
+            # The plain body is only kept if a client asked for it: nearly every client
+            # takes gzip, and a big packument's plain body is twenty times its gzip.
+            plain = self._items.get((blob, base or "", False))
+            make = functools.partial(_gzip, make if plain is None else lambda: plain)
         body = await asyncio.to_thread(make) if size > OFF_LOOP_BYTES else make()
         self._put(key, body)
         return body
@@ -68,6 +67,10 @@ class Bodies:
         while self._bytes > self.max_bytes:
             _, dropped = self._items.popitem(last=False)
             self._bytes -= len(dropped)
+
+
+def _gzip(make_plain: Callable[[], bytes]) -> bytes:
+    return gzip.compress(make_plain(), GZIP_LEVEL, mtime=0)
 
 
 def _read_plain(read: Callable[[], bytes], base: str | None, placeholder: bytes) -> bytes:
