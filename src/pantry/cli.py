@@ -22,6 +22,7 @@ from aiohttp import web
 from pantry import __version__, clients
 from pantry.config import DEFAULT_LISTEN, Config, load
 from pantry.errors import PantryError
+from pantry.memory import tune_malloc
 from pantry.upstream.client import mask
 from pantry.web.access_log import FLUSH_EVERY_S, AccessLog
 
@@ -201,6 +202,7 @@ def _serve(args: argparse.Namespace) -> int:
         stream=sys.stderr,
     )
     config = _load(args)
+    tune_malloc()  # before any thread starts
     if config.workers > 1:
         return _serve_workers(config)
     from pantry.app import build_app  # noqa: PLC0415 - keeps `pantry setup` light
