@@ -168,6 +168,7 @@ def build_app(
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await engine.drain()
         engine.flush_access()
         await upstream.close()
         index.close()

@@ -41,6 +41,7 @@ OFF_LOOP_BYTES = 1024 * 1024  # transform bodies larger than this in a worker th
 # memory (14 big packuments at once took pantry to 400 MB), and they share one
 # GIL, so running more at once would not finish any of them sooner.
 BIG_TRANSFORMS = 2
+DRAIN_S = 5.0  # at shutdown, how long downloads in flight may take to finish
 
 
 class Engine:
@@ -70,6 +71,7 @@ class Engine:
         self._metadata_flight: SingleFlight[Served] = SingleFlight()
         self._big_transforms = asyncio.Semaphore(BIG_TRANSFORMS)
         self._downloads: dict[CacheKey, Download] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         self._accessed: dict[CacheKey, float] = {}
         # Entries read or written by this process: hits skip the database.  Other
         # processes only delete (gc, verify), which the blob-exists check covers.
@@ -98,6 +100,16 @@ class Engine:
     def _forget(self, key: CacheKey) -> None:
         self._entries.pop(key, None)
         self.index.delete(key)
+
+    async def drain(self, timeout_s: float = DRAIN_S) -> None:
+        """On shutdown: give downloads in flight a moment to finish and be stored (their
+        clients are still reading), then cancel what is left."""
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=timeout_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
 
     def flush_access(self) -> None:
         """Write the batched last-access times (for LRU eviction) to the index."""
@@ -246,6 +258,8 @@ class Engine:
             task = asyncio.get_running_loop().create_task(
                 self._run_download(fetch, writer, download)
             )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
             task.add_done_callback(lambda _t: self._downloads.pop(fetch.key, None))
         return Served(XCache.MISS, download=download)
 
