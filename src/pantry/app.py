@@ -99,21 +99,27 @@ def resolve_repositories(config: Config, env: Mapping[str, str] | None = None) -
     return replace(config, repositories=resolved)
 
 
+def prepare(config: Config, env: Mapping[str, str] | None = None) -> Config:
+    """What happens once per start, before any request (and before workers fork):
+    temp files of an earlier run removed, upstreams resolved."""
+    removed = FsBlobStore(config.data).clean_leftovers()
+    if removed:
+        log.info("removed %d leftover temp files from an earlier run", removed)
+    return resolve_repositories(config, env)
+
+
 def build_app(
     config: Config, env: Mapping[str, str] | None = None, *, worker: int | None = None
 ) -> web.Application:
     """The aiohttp application for ``config``; raises ConfigError/StorageError early.
 
     ``worker`` is the worker number when several share the port (see
-    ``pantry.workers``): the parent then cleaned up and resolved upstreams
-    already, and only worker 0 collects garbage.
+    ``pantry.workers``): the parent ran ``prepare`` already, and only worker 0
+    collects garbage.
     """
-    blobs = FsBlobStore(config.data)
     if worker is None:
-        removed = blobs.clean_leftovers()
-        if removed:
-            log.info("removed %d leftover temp files from an earlier run", removed)
-        config = resolve_repositories(config, env)
+        config = prepare(config, env)
+    blobs = FsBlobStore(config.data)
     index = SqliteIndex(config.data / "index.sqlite")
     metrics = Metrics(shared_dir=metrics_dir(config.data) if worker is not None else None)
     breaker = Breaker(open_s=config.upstream.breaker_open_s)
@@ -169,7 +175,7 @@ def build_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await engine.drain()
-        engine.flush_access()
+        await engine.flush_access()
         await upstream.close()
         index.close()
 
@@ -185,7 +191,7 @@ async def maintain(
     while True:
         await asyncio.sleep(ACCESS_FLUSH_S)
         try:
-            await engine.flush_access_soon()
+            await engine.flush_access()
             since_gc += ACCESS_FLUSH_S
             if collect_garbage and since_gc >= config.storage.gc_interval_s:
                 since_gc = 0.0

@@ -230,13 +230,9 @@ def _serve_workers(config: Config) -> int:
     except OSError as exc:
         print(f"pantry: cannot use the data dir {config.data}: {exc.strerror}", file=sys.stderr)
         return 2
-    from pantry.app import build_app, resolve_repositories  # noqa: PLC0415
-    from pantry.storage.blobs_fs import FsBlobStore  # noqa: PLC0415
+    from pantry.app import build_app, prepare  # noqa: PLC0415
 
-    removed = FsBlobStore(config.data).clean_leftovers()
-    if removed:
-        log.info("removed %d leftover temp files from an earlier run", removed)
-    config = resolve_repositories(config)
+    config = prepare(config)
     log.info("starting %d workers", config.workers)
 
     def run_worker(number: int) -> int:

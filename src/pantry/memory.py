@@ -5,7 +5,7 @@ worker thread.  With glibc's defaults that memory stays with the process
 after it is freed: each thread gets its own malloc arena, and freed large
 blocks are kept in the heap for reuse.  Fetching the 14 largest npm
 packuments at once left pantry at 300 MB; with at most two arenas and large
-blocks mapped (and unmapped) on their own it stayed at 135 MB.  These are the
+blocks mapped (and unmapped) on their own it stayed at 121 MB.  These are the
 settings many Python services apply through ``MALLOC_ARENA_MAX``; a user who
 sets any ``MALLOC_*`` variable keeps full control.
 """

@@ -111,14 +111,9 @@ class Engine:
             if pending:
                 await asyncio.wait(pending)
 
-    def flush_access(self) -> None:
-        """Write the batched last-access times (for LRU eviction) to the index."""
-        accessed, self._accessed = self._accessed, {}
-        if accessed:
-            self.index.record_access(accessed)
-
-    async def flush_access_soon(self) -> None:
-        """``flush_access`` with the write in a worker thread (the periodic flush)."""
+    async def flush_access(self) -> None:
+        """Write the batched last-access times (for LRU eviction) to the index,
+        in a worker thread."""
         accessed, self._accessed = self._accessed, {}
         if accessed:
             await asyncio.to_thread(self.index.record_access, accessed)
