@@ -168,6 +168,20 @@ def test_packument__changed_upstream_is_seen_after_ttl(
     assert any(u.endswith("left-pad-fixture-1.2.0.tgz") for u in _tarballs(document))
 
 
+def test_packument__same_body_without_validators_is_revalidated(
+    npm_pantry_ttl0: PantryProcess, fixture_npm: FixtureNpm
+) -> None:
+    fixture_npm.validators = False
+    url = npm_pantry_ttl0.url + "/npm/left-pad-fixture"
+    first = request(url, headers={"Accept": ABBREVIATED})
+    again = request(url, headers={"Accept": ABBREVIATED})
+    assert (first.xcache, again.xcache, again.body) == ("MISS", "REVALIDATED", first.body)
+    fixture_npm.add_version("left-pad-fixture", "1.2.0")
+    changed = request(url, headers={"Accept": ABBREVIATED})
+    assert changed.xcache == "MISS"
+    assert b"left-pad-fixture-1.2.0.tgz" in changed.body
+
+
 def test_dist_tags(npm_pantry: PantryProcess) -> None:
     answer = request(npm_pantry.url + "/npm/-/package/left-pad-fixture/dist-tags")
     assert orjson.loads(answer.body) == {"latest": "1.1.0", "next": "2.0.0-beta.1"}

@@ -216,6 +216,21 @@ def test_metadata__revalidated_then_changed(
     assert b"alpha-2.0-py3-none-any.whl" in changed.body
 
 
+def test_metadata__same_body_without_validators_is_revalidated(
+    pantry_ttl0: PantryProcess, fixture_pypi: FixturePyPI
+) -> None:
+    fixture_pypi.validators = False  # every revalidation brings the whole page again
+    url = pantry_ttl0.url + "/pypi/simple/alpha/"
+    first = request(url)
+    again = request(url)
+    assert (first.xcache, again.xcache, again.body) == ("MISS", "REVALIDATED", first.body)
+    assert fixture_pypi.hits["/simple/alpha/"] == 2  # it did ask upstream
+    fixture_pypi.add_release("alpha", "2.0")
+    changed = request(url)
+    assert changed.xcache == "MISS"
+    assert b"alpha-2.0-py3-none-any.whl" in changed.body
+
+
 def test_breaker__hanging_upstream_costs_one_timeout(
     pantry_ttl0: PantryProcess, fixture_pypi: FixturePyPI
 ) -> None:

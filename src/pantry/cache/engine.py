@@ -4,7 +4,8 @@ Formats describe *what* to fetch (a ``Fetch``); the engine owns *how*:
 - artifacts are fetched once, streamed to the client while written and hashed
   (``tee.Download``), verified against the published digest, committed, and
   served from disk forever after;
-- metadata is fresh for its TTL, then revalidated with ETag/Last-Modified;
+- metadata is fresh for its TTL, then revalidated with ETag/Last-Modified (or,
+  from an upstream that sends neither, by comparing the body it sends again);
   when upstream fails in any way the stale copy is served, however old;
 - concurrent misses of one key share one upstream request.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -76,6 +78,11 @@ class Engine:
         # Entries read or written by this process: hits skip the database.  Other
         # processes only delete (gc, verify), which the blob-exists check covers.
         self._entries: dict[CacheKey, Entry] = {}
+        # Digest of the upstream body (and URL) each metadata entry stored by this
+        # process was made from: a refetch that brings the same body again is a
+        # revalidation, with no rewrite and no write.  Upstreams without ETag and
+        # Last-Modified answer every revalidation with the whole body.
+        self._sources: dict[CacheKey, bytes] = {}
 
     def lookup(self, key: CacheKey) -> Entry | None:
         """The committed entry for ``key`` whose blob is still on disk."""
@@ -165,11 +172,8 @@ class Engine:
         try:
             async with self.upstream.open(fetch.url, headers, read_s=self.metadata_read_s) as resp:
                 if resp.status == 304 and entry is not None:
-                    now = self.clock()
-                    await asyncio.to_thread(self.index.touch, fetch.key, now)
-                    self._remember(replace(entry, fetched_at=now))
                     self._count(fetch, "not-modified")
-                    return Served(XCache.REVALIDATED, replace(entry, fetched_at=now))
+                    return await self._confirmed(entry)
                 if resp.status in (404, 410):
                     self._count(fetch, "not-found")
                     raise NotFound(f"upstream has no {fetch.key.partition(':')[2]}")
@@ -187,6 +191,12 @@ class Engine:
             raise
         self.metrics.upstream_bytes.labels(fetch.repository).inc(len(body))
         self._count(fetch, "ok")
+        if len(body) <= OFF_LOOP_BYTES:
+            source = _source_digest(body, url)
+        else:
+            source = await asyncio.to_thread(_source_digest, body, url)
+        if entry is not None and self._sources.get(fetch.key) == source:
+            return await self._confirmed(entry)
         stored = await self._transform(fetch, body, content_type, url)
         try:
             if not self.space.can_cache():
@@ -210,7 +220,18 @@ class Engine:
         # and even a one-row write must not wait on the loop for another's lock.
         await asyncio.to_thread(self.index.put, new, stored.links)
         self._remember(new)
+        if len(self._sources) >= ENTRY_CACHE_SIZE:
+            self._sources.clear()  # as for entries: at worst one more rewrite each
+        self._sources[fetch.key] = source
         return Served(XCache.MISS, new)
+
+    async def _confirmed(self, entry: Entry) -> Served:
+        """Upstream still has what ``entry`` was made from: fresh again from now."""
+        now = self.clock()
+        await asyncio.to_thread(self.index.touch, entry.key, now)
+        confirmed = replace(entry, fetched_at=now)
+        self._remember(confirmed)
+        return Served(XCache.REVALIDATED, confirmed)
 
     async def _uncached_metadata(self, stored: Transformed) -> Served:
         """Serve metadata without storing it; its links still go in the (small) index,
@@ -225,11 +246,12 @@ class Engine:
         if fetch.transform is None:
             return Transformed(body, content_type)
         try:
-            if len(body) > OFF_LOOP_BYTES:
+            if len(body) <= OFF_LOOP_BYTES:
+                return _run_paused(fetch.transform, body, content_type, url)
+            async with self._big_transforms:
                 return await asyncio.to_thread(
                     _run_paused, fetch.transform, body, content_type, url
                 )
-            return _run_paused(fetch.transform, body, content_type, url)
         except ValueError as exc:  # FormatError and the formats' own parse errors
             raise UpstreamError(f"upstream sent unusable metadata ({exc}): {mask(url)}") from exc
 
@@ -312,3 +334,11 @@ class Engine:
 def _run_paused(transform: Transform, body: bytes, content_type: str, url: str) -> Transformed:
     with gc_paused():
         return transform(body, content_type, url)
+
+
+def _source_digest(body: bytes, url: str) -> bytes:
+    """What a metadata entry was made from: the transforms depend on nothing else."""
+    digest = hashlib.sha256(url.encode())
+    digest.update(b"\0")
+    digest.update(body)
+    return digest.digest()
