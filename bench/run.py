@@ -36,7 +36,7 @@ from loadgen import PAGE_HEADERS, WrkResult, file_links, get, is_loopback, run_w
 from npm_env import discover_registry, pnpm
 from npm_set import FULL_NPM, NPM_HEADERS, QUICK_NPM, NpmSide, prepare
 from npm_workloads import load_urls
-from peers import Context, Target, Unavailable
+from peers import METADATA_FRESH_S, Context, Target, Unavailable
 from peers.apache import ApacheRecipe
 from peers.devpi import Devpi
 from peers.local import Direct, LocalDisk
@@ -293,7 +293,8 @@ def bench(args: argparse.Namespace, sup: Supervisor, rss: RssSampler, work: Path
     peers_bin = ensure_peers_venv(args.install)
     pypi = setup_pypi(args, logs) if args.ecosystem in {"pypi", "all"} else None
     npm = setup_npm(args, work, logs) if args.ecosystem in {"npm", "all"} else None
-    ctx = Context(sup, rss, work, logs, peers_bin, pypi, npm)
+    fresh_s = None if args.default_ttl else METADATA_FRESH_S
+    ctx = Context(sup, rss, work, logs, peers_bin, pypi, npm, fresh_s)
     results = Results(roles={}, python_peers=set())
     runner = Bench(args, ctx, results)
     runner.start_all()
@@ -305,7 +306,12 @@ def bench(args: argparse.Namespace, sup: Supervisor, rss: RssSampler, work: Path
     rounds = f"{args.rounds} rounds" + (", cold included" if args.cold else "")
     first = (
         f"pantry benchmark {stamp} ({'quick' if args.quick else 'full'}: {rounds}, "
-        f"ecosystem {args.ecosystem}); servers on core 0, clients and wrk on core 1"
+        f"ecosystem {args.ecosystem}); servers on core 0, clients and wrk on core 1; "
+        + (
+            "each proxy's default metadata freshness"
+            if fresh_s is None
+            else f"metadata fresh for {fresh_s} s at every proxy"
+        )
     )
     notes = [cls.note for cls in TARGETS if cls.note and cls.name in results.roles]
     text = render(ctx, results, first, args.wrk_seconds, notes)
@@ -330,6 +336,11 @@ def main() -> int:
         "--ecosystem", choices=("pypi", "npm", "all"), default="all", help="what to measure"
     )
     parser.add_argument("--cold", action="store_true", help="cold runs even with --quick")
+    parser.add_argument(
+        "--default-ttl",
+        action="store_true",
+        help="each proxy's own metadata freshness instead of a day for all",
+    )
     args = parser.parse_args()
     args.rounds = args.rounds or (2 if args.quick else 3)
     args.cold = args.cold or not args.quick

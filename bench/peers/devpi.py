@@ -25,8 +25,8 @@ class Devpi(Target):
     python_peer = True
     cold_in = frozenset({"pypi"})
     note = (
-        "devpi-server: default settings (50 threads, mirror expiry 1800 s) "
-        "but mirror_no_project_list"
+        "devpi-server: default settings (50 threads) but mirror_no_project_list "
+        "and metadata freshness"
     )
 
     @classmethod
@@ -52,6 +52,8 @@ class Devpi(Target):
             str(self.ctx.peers_bin / "devpi-server"), "--serverdir", str(self.data),
             "--host", "127.0.0.1", "--port", str(self.port),
         ]  # fmt: skip
+        if self.ctx.fresh_s is not None:
+            cmd += ["--mirror-cache-expiry", str(self.ctx.fresh_s)]
         self.proc = self.ctx.sup.start(self.name, cmd, self.log)
         self.started("/+api")
         self._create_mirror(password)

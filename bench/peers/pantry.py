@@ -19,7 +19,7 @@ class Pantry(Target):
     role = Role.PANTRY
     warm_in = frozenset({"pypi", "npm"})
     cold_in = frozenset({"pypi", "npm"})
-    note = "pantry: default config apart from the upstreams (metadata_ttl_s 300)"
+    note = "pantry: default config apart from the upstreams and metadata freshness"
 
     def config_text(self) -> str:
         """Repositories with explicit upstreams, so nothing is discovered from this machine."""
@@ -28,8 +28,9 @@ class Pantry(Target):
             upstreams["pypi"] = self.ctx.pypi.upstream.simple_url + "/"
         if self.ctx.npm is not None:
             upstreams["npm"] = self.ctx.npm.registry
+        ttl = "" if self.ctx.fresh_s is None else f"metadata_ttl_s = {self.ctx.fresh_s}\n"
         return "".join(
-            f'[repositories.{kind}]\ntype = "{kind}"\nupstream = "{url}"\n'
+            f'[repositories.{kind}]\ntype = "{kind}"\nupstream = "{url}"\n{ttl}'
             for kind, url in upstreams.items()
         )
 

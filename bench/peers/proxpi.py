@@ -23,7 +23,7 @@ class Proxpi(Target):
     role = Role.PEER
     python_peer = True
     cold_in = frozenset({"pypi"})
-    note = f"proxpi: gunicorn, 1 process x {THREADS} threads, default settings (index TTL 1800 s)"
+    note = f"proxpi: gunicorn, 1 process x {THREADS} threads, defaults but metadata freshness"
 
     @classmethod
     def check(cls, ctx: Context) -> None:
@@ -38,6 +38,8 @@ class Proxpi(Target):
             "PROXPI_INDEX_URL": self.ctx.upstream.simple_url + "/",
             "PROXPI_CACHE_DIR": str(self.data),
         }
+        if self.ctx.fresh_s is not None:
+            env["PROXPI_INDEX_TTL"] = str(self.ctx.fresh_s)
         cmd = [
             str(self.ctx.peers_bin / "gunicorn"), "--bind", f"127.0.0.1:{self.port}",
             "--workers", "1", "--threads", str(THREADS), "proxpi.server:app",

@@ -5,8 +5,9 @@ one uplink (the discovered registry) that every package is proxied to,
 storage in the data directory, loopback only, a large ``max_body_size``.
 Two choices shape its figures and are said in the report: the uplink's
 ``maxage`` (how long a cached packument is served before verdaccio asks the
-registry again; 2 minutes by default) is set to pantry's metadata TTL, 300 s,
-so both revalidate alike and the warm runs compare serving, not policy; and
+registry again; 2 minutes by default) is set to the run's metadata freshness
+(``METADATA_FRESH_S``; with ``--default-ttl`` pantry's default, 300 s), so
+both revalidate alike and the warm runs compare serving, not policy; and
 it logs at ``warn`` instead of one line per request, as a busy install would
 be configured.  Node runs it as one process, pinned to the server core.
 """
@@ -19,7 +20,7 @@ from tools import VERDACCIO, verdaccio_installed
 
 from peers import Context, Role, Target, Unavailable
 
-MAXAGE = "5m"  # pantry's default metadata_ttl_s (300)
+DEFAULT_MAXAGE_S = 300  # pantry's default metadata_ttl_s
 
 
 class Verdaccio(Target):
@@ -27,7 +28,7 @@ class Verdaccio(Target):
     role = Role.PEER
     warm_in = frozenset({"npm"})
     cold_in = frozenset({"npm"})
-    note = f"verdaccio: default settings but uplink maxage {MAXAGE} (pantry's TTL), log level warn"
+    note = "verdaccio: default settings but uplink maxage (metadata freshness), log level warn"
 
     @classmethod
     def check(cls, ctx: Context) -> None:
@@ -45,7 +46,7 @@ auth:
 uplinks:
   upstream:
     url: {self.ctx.npm_side.registry}
-    maxage: {MAXAGE}
+    maxage: {self.ctx.fresh_s or DEFAULT_MAXAGE_S}s
 packages:
   '@*/*':
     access: $all
