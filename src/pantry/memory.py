@@ -8,6 +8,10 @@ packuments at once left pantry at 300 MB; with at most two arenas and large
 blocks mapped (and unmapped) on their own it stayed at 121 MB.  These are the
 settings many Python services apply through ``MALLOC_ARENA_MAX``; a user who
 sets any ``MALLOC_*`` variable keeps full control.
+
+What is freed in the middle of the heap still stays with the process until
+``malloc_trim`` hands its pages back; ``trim`` is called after busy spells
+(a full npm and uv install through a fresh pantry: 136 MB, trimmed 119 MB).
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ import ctypes.util
 import logging
 import os
 import sys
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
+
+_trim: Callable[[int], int] | None = None  # glibc's malloc_trim once tune_malloc applied
 
 # mallopt parameters, from glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
@@ -47,4 +54,16 @@ def tune_malloc() -> bool:
     )
     if not done:
         log.debug("mallopt refused the settings; keeping the C library's defaults")
-    return done
+        return False
+    global _trim  # noqa: PLW0603 - set once, at start, before any thread
+    malloc_trim = getattr(libc, "malloc_trim", None)
+    if malloc_trim is not None:
+        malloc_trim.argtypes = [ctypes.c_size_t]
+        malloc_trim.restype = ctypes.c_int
+        _trim = malloc_trim
+    return True
+
+
+def trim() -> bool:
+    """Give freed heap pages back to the system; False where that does not apply."""
+    return _trim is not None and _trim(0) == 1

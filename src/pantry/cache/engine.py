@@ -83,6 +83,7 @@ class Engine:
         # revalidation, with no rewrite and no write.  Upstreams without ETag and
         # Last-Modified answer every revalidation with the whole body.
         self._sources: dict[CacheKey, bytes] = {}
+        self.rewrites = 0  # metadata bodies transformed: the big transient allocations
 
     def lookup(self, key: CacheKey) -> Entry | None:
         """The committed entry for ``key`` whose blob is still on disk."""
@@ -245,6 +246,7 @@ class Engine:
     ) -> Transformed:
         if fetch.transform is None:
             return Transformed(body, content_type)
+        self.rewrites += 1
         try:
             if len(body) <= OFF_LOOP_BYTES:
                 return _run_paused(fetch.transform, body, content_type, url)
