@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
 ACCESS_FLUSH_S = 30.0
+ENGINE = web.AppKey("engine", Engine)  # the app's cache engine, for tests and tools
 FOLD_EVERY_S = 1.0  # workers: how stale another worker's request counts may be
 GB = 1024**3
 RECIPES: dict[str, Callable[[RepositoryConfig, str, Engine], Repository]] = {
@@ -161,6 +162,7 @@ def build_app(
         handler_args={"max_line_size": 8190, "max_field_size": MAX_HEADER_BYTES},
     )
     add_routes(app, handlers)
+    app[ENGINE] = engine
 
     async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
         await upstream.start()

@@ -7,7 +7,10 @@ Formats describe *what* to fetch (a ``Fetch``); the engine owns *how*:
 - metadata is fresh for its TTL, then revalidated with ETag/Last-Modified (or,
   from an upstream that sends neither, by comparing the body it sends again);
   when upstream fails in any way the stale copy is served, however old;
-- concurrent misses of one key share one upstream request.
+- concurrent misses of one key share one upstream request;
+- fetched metadata is answered as soon as it is rewritten: storing it (blob,
+  fsync, index rows for every file it names) finishes in the background, and
+  until then its body and links are served from memory.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 
 from pantry.cache.flight import SingleFlight
@@ -31,7 +34,7 @@ from pantry.errors import NotFound, OfflineMiss, StorageError, UpstreamError, Ve
 from pantry.metrics import Metrics
 from pantry.model import ArtifactKind, BlobId, CacheKey, Entry, XCache
 from pantry.storage.blobs import BlobStore, BlobWriter
-from pantry.storage.index import Index
+from pantry.storage.index import Index, Link
 from pantry.upstream.client import UpstreamClient, mask
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,9 @@ class Engine:
         # Last-Modified answer every revalidation with the whole body.
         self._sources: dict[CacheKey, bytes] = {}
         self.rewrites = 0  # metadata bodies transformed: the big transient allocations
+        # Metadata answered but not yet stored: its body by blob id and its links.
+        self._unstored: dict[BlobId, bytes] = {}
+        self._unstored_links: dict[CacheKey, Link] = {}
 
     def lookup(self, key: CacheKey) -> Entry | None:
         """The committed entry for ``key`` whose blob is still on disk."""
@@ -92,13 +98,28 @@ class Engine:
             entry = self.index.get(key)
             if entry is not None:
                 self._remember(entry)
-        if entry is not None and not self.blobs.exists(entry.blob):
+        if (
+            entry is not None
+            and entry.blob not in self._unstored
+            and not self.blobs.exists(entry.blob)
+        ):
             log.warning("blob missing for cached entry, refetching key=%s", key)
             self._forget(key)
             return None
         if entry is not None:
             self._accessed[key] = self.clock()  # flushed in batches, never written here
         return entry
+
+    def read_metadata(self, blob: BlobId) -> bytes:
+        """A metadata body: from memory while it is being stored, else from its blob.
+        Blocking when it reads a file."""
+        body = self._unstored.get(blob)
+        return body if body is not None else self.blobs.path_of(blob).read_bytes()
+
+    def get_link(self, key: CacheKey) -> Link | None:
+        """The link that fetched metadata published for artifact ``key``, if any."""
+        link = self._unstored_links.get(key)
+        return link if link is not None else self.index.get_link(key)
 
     def _remember(self, entry: Entry) -> None:
         if len(self._entries) >= ENTRY_CACHE_SIZE:
@@ -192,6 +213,22 @@ class Engine:
             raise
         self.metrics.upstream_bytes.labels(fetch.repository).inc(len(body))
         self._count(fetch, "ok")
+        return await self._fetched(
+            fetch, entry, body, content_type, url=url, validators=(etag, last_modified)
+        )
+
+    async def _fetched(
+        self,
+        fetch: Fetch,
+        entry: Entry | None,
+        body: bytes,
+        content_type: str,
+        *,
+        url: str,
+        validators: tuple[str | None, str | None],
+    ) -> Served:
+        """A 200 from upstream: unchanged (``entry`` again), or rewritten and answered
+        at once while it is stored."""
         if len(body) <= OFF_LOOP_BYTES:
             source = _source_digest(body, url)
         else:
@@ -199,13 +236,12 @@ class Engine:
         if entry is not None and self._sources.get(fetch.key) == source:
             return await self._confirmed(entry)
         stored = await self._transform(fetch, body, content_type, url)
-        try:
-            if not self.space.can_cache():
-                return await self._uncached_metadata(stored)
-            blob = await self._store_bytes(stored.body)
-        except StorageError as exc:
-            self.space.pause(str(exc))
+        if not self.space.can_cache():
             return await self._uncached_metadata(stored)
+        if len(stored.body) <= OFF_LOOP_BYTES:
+            blob = _blob_id(stored.body)
+        else:
+            blob = await asyncio.to_thread(_blob_id, stored.body)
         new = Entry(
             key=fetch.key,
             kind=ArtifactKind.METADATA,
@@ -213,18 +249,49 @@ class Engine:
             size=len(stored.body),
             content_type=stored.content_type,
             fetched_at=self.clock(),
-            etag=etag,
-            last_modified=last_modified,
+            etag=validators[0],
+            last_modified=validators[1],
             url=fetch.url,
         )
-        # Index writes go to a worker thread: a big page names thousands of files,
-        # and even a one-row write must not wait on the loop for another's lock.
-        await asyncio.to_thread(self.index.put, new, stored.links)
+        # Answer now; store in the background.  Clients waited 0.1-0.5 s per page for
+        # the fsync and the index rows (a cold uv install asks for 36 pages at once).
+        self._unstored[blob] = stored.body
+        self._unstored_links.update((link.key, link) for link in stored.links)
         self._remember(new)
         if len(self._sources) >= ENTRY_CACHE_SIZE:
             self._sources.clear()  # as for entries: at worst one more rewrite each
         self._sources[fetch.key] = source
+        self._background(self._store_metadata(new, stored))
         return Served(XCache.MISS, new)
+
+    async def _store_metadata(self, entry: Entry, stored: Transformed) -> None:
+        """The blob, then the index row and links (the row is written after the rename)."""
+        try:
+            blob = await self._store_bytes(stored.body)
+            if blob != entry.blob:  # the BlobStore names blobs by sha256, as computed here
+                raise StorageError(f"blob store named {entry.key} {blob}, not {entry.blob}")
+            # Index writes go to a worker thread: a big page names thousands of files,
+            # and even a one-row write must not wait on the loop for another's lock.
+            await asyncio.to_thread(self.index.put, entry, stored.links)
+        except StorageError as exc:
+            # Answered already; not kept.  The next request fetches it again (the blob
+            # is missing), and the files it names can still be fetched.
+            self.space.pause(str(exc))
+            log.warning("metadata not stored key=%s error=%s", entry.key, exc)
+            with contextlib.suppress(StorageError):
+                await asyncio.to_thread(self.index.put_links, stored.links)
+        finally:
+            self._unstored.pop(entry.blob, None)
+            for link in stored.links:
+                if self._unstored_links.get(link.key) is link:
+                    del self._unstored_links[link.key]
+
+    def _background(self, work: Coroutine[object, object, None]) -> asyncio.Task[None]:
+        """Run ``work`` as a task that shutdown waits for (``drain``)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _confirmed(self, entry: Entry) -> Served:
         """Upstream still has what ``entry`` was made from: fresh again from now."""
@@ -274,11 +341,7 @@ class Engine:
             writer = self.blobs.open_writer()
             download = Download(writer.temp_path, fetch.digest, fetch.url)
             self._downloads[fetch.key] = download
-            task = asyncio.get_running_loop().create_task(
-                self._run_download(fetch, writer, download)
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task = self._background(self._run_download(fetch, writer, download))
             task.add_done_callback(lambda _t: self._downloads.pop(fetch.key, None))
         return Served(XCache.MISS, download=download)
 
@@ -336,6 +399,10 @@ class Engine:
 def _run_paused(transform: Transform, body: bytes, content_type: str, url: str) -> Transformed:
     with gc_paused():
         return transform(body, content_type, url)
+
+
+def _blob_id(body: bytes) -> BlobId:
+    return BlobId(hashlib.sha256(body).hexdigest())
 
 
 def _source_digest(body: bytes, url: str) -> bytes:

@@ -121,10 +121,10 @@ async def linked_artifact(
     name = key.rpartition("/")[2]
     if engine.offline:
         raise OfflineMiss(f"{name} is not cached and pantry runs offline")
-    link = engine.index.get_link(key)
+    link = engine.get_link(key)
     if link is None:
         page = await refresh()
-        link = engine.index.get_link(key)
+        link = engine.get_link(key)
         if link is None and page.outcome is XCache.STALE:
             raise UpstreamError(f"cannot check {name} upstream: the upstream is failing")
     if link is None:

@@ -98,7 +98,7 @@ class NpmProxy:
     async def _dist_tags(self, name: str) -> Reply:
         served = await self._packument(name, npm.Variant.ABBREVIATED, revalidate=False)
         assert served.entry is not None
-        body = self.engine.blobs.path_of(served.entry.blob).read_bytes()
+        body = self.engine.read_metadata(served.entry.blob)
         return Reply(served.outcome, content_type=npm.JSON_CT, body=npm.dist_tags(body))
 
     async def _search(self, query: str) -> Reply:

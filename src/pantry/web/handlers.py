@@ -153,7 +153,7 @@ class Handlers:
         entry = reply.entry
         assert entry is not None
         assert self.engine is not None
-        blobs = self.engine.blobs
+        engine = self.engine
         gzipped = accepts_gzip(request.headers.get("Accept-Encoding"))
         base = self._base(request) if reply.substitute_base else None
         etag = f'"{entry.blob[:20]}{_variant_tag(base, gzipped)}"'
@@ -165,7 +165,7 @@ class Handlers:
         body = await self.bodies.get(
             entry.blob,
             entry.size,
-            lambda: blobs.path_of(entry.blob).read_bytes(),
+            lambda: engine.read_metadata(entry.blob),
             base=base,
             placeholder=BASE_PLACEHOLDER.encode(),
             gzipped=gzipped,
