@@ -92,7 +92,7 @@ class Engine:
         self._unstored_links: dict[CacheKey, Link] = {}
 
     def lookup(self, key: CacheKey) -> Entry | None:
-        """The committed entry for ``key`` whose blob is still on disk."""
+        """The entry for ``key`` whose blob is on disk (or in memory, being stored)."""
         entry = self._entries.get(key)
         if entry is None:
             entry = self.index.get(key)
