@@ -1,8 +1,9 @@
 """Fetched metadata is answered before it is stored, and served from memory until it is.
 
 In-process: a real aiohttp app from ``build_app`` over a loopback fixture
-upstream, real HTTP, and a blob store whose first commit (the page's) waits
-until the test lets it go, so "answered while storing" is observable.
+upstream, real HTTP, and a blob store whose commits of anything but a wheel
+(a zip) wait until the test lets them go, so "answered while storing" is
+observable while the wheels a page names still download as usual.
 """
 
 from __future__ import annotations
@@ -26,15 +27,18 @@ from pantry.storage.blobs import BlobStore, BlobWriter
 
 Client = TestClient[web.Request, web.Application]
 RELEASE_S = 10.0  # a commit held back longer than this fails the test
+ZIP_MAGIC = b"PK\x03\x04"  # how every wheel starts
 
 
 class HeldWriter:
-    """A writer whose commit waits for ``release`` (commit runs in a worker thread)."""
+    """A writer whose commit, unless it stores a wheel, waits for ``release`` (commits
+    run in worker threads)."""
 
     def __init__(self, inner: BlobWriter, release: threading.Event, *, fail: bool) -> None:
         self._inner = inner
         self._release = release
         self._fail = fail
+        self._first = b""
 
     @property
     def temp_path(self) -> Path:
@@ -45,9 +49,13 @@ class HeldWriter:
         return self._inner.size
 
     def write(self, data: bytes) -> None:
+        if not self._first:
+            self._first = data
         self._inner.write(data)
 
     def commit(self) -> BlobId:
+        if self._first.startswith(ZIP_MAGIC):
+            return self._inner.commit()
         assert self._release.wait(RELEASE_S), "the test never released the commit"
         if self._fail:
             self._inner.abort()
@@ -58,21 +66,16 @@ class HeldWriter:
         self._inner.abort()
 
 
-class HoldFirstCommit:
-    """Wraps a BlobStore: the first blob written commits only once ``release`` is set."""
+class HoldMetadataCommits:
+    """Wraps a BlobStore: blobs other than wheels commit only once ``release`` is set."""
 
     def __init__(self, inner: BlobStore) -> None:
         self._inner = inner
         self.release = threading.Event()
-        self.fail = False  # the held commit fails, as on a full disk
-        self._held = False
+        self.fail = False  # the held commits fail, as on a full disk
 
     def open_writer(self) -> BlobWriter:
-        writer = self._inner.open_writer()
-        if self._held:
-            return writer
-        self._held = True
-        return HeldWriter(writer, self.release, fail=self.fail)
+        return HeldWriter(self._inner.open_writer(), self.release, fail=self.fail)
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._inner, name)
@@ -81,13 +84,13 @@ class HoldFirstCommit:
 @pytest.fixture
 async def held(
     fixture_pypi: FixturePyPI, tmp_path: Path
-) -> AsyncIterator[tuple[Client, HoldFirstCommit]]:
+) -> AsyncIterator[tuple[Client, HoldMetadataCommits]]:
     config_file = tmp_path / "pantry.toml"
     config_file.write_text(pypi_config(fixture_pypi.index_url))
     config = load(env={}, config_file=str(config_file), data=str(tmp_path / "data"))
     app = build_app(config, env={})
     engine = app[ENGINE]
-    store = HoldFirstCommit(engine.blobs)
+    store = HoldMetadataCommits(engine.blobs)
     engine.blobs = store  # type: ignore[assignment]
     async with TestClient(TestServer(app, host="127.0.0.1")) as client:
         yield client, store
@@ -95,7 +98,7 @@ async def held(
 
 
 async def test_page_answered_while_it_is_stored(
-    held: tuple[Client, HoldFirstCommit], fixture_pypi: FixturePyPI
+    held: tuple[Client, HoldMetadataCommits], fixture_pypi: FixturePyPI
 ) -> None:
     client, store = held
     engine = client.app[ENGINE]
@@ -120,7 +123,7 @@ async def test_page_answered_while_it_is_stored(
 
 
 async def test_page_not_stored_is_fetched_again(
-    held: tuple[Client, HoldFirstCommit], fixture_pypi: FixturePyPI
+    held: tuple[Client, HoldMetadataCommits], fixture_pypi: FixturePyPI
 ) -> None:
     client, store = held
     engine = client.app[ENGINE]

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
+from typing import TypeVar
 
 from pantry.cache.flight import SingleFlight
 from pantry.cache.freshness import Freshness, judge
@@ -38,6 +40,7 @@ from pantry.storage.index import Index, Link
 from pantry.upstream.client import UpstreamClient, mask
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 ENTRY_CACHE_SIZE = 100_000
 METADATA_LIMIT = 512 * 1024 * 1024  # refuse absurd metadata bodies
@@ -229,19 +232,13 @@ class Engine:
     ) -> Served:
         """A 200 from upstream: unchanged (``entry`` again), or rewritten and answered
         at once while it is stored."""
-        if len(body) <= OFF_LOOP_BYTES:
-            source = _source_digest(body, url)
-        else:
-            source = await asyncio.to_thread(_source_digest, body, url)
+        source = await _hash(len(body), functools.partial(_source_digest, body, url))
         if entry is not None and self._sources.get(fetch.key) == source:
             return await self._confirmed(entry)
         stored = await self._transform(fetch, body, content_type, url)
         if not self.space.can_cache():
             return await self._uncached_metadata(stored)
-        if len(stored.body) <= OFF_LOOP_BYTES:
-            blob = _blob_id(stored.body)
-        else:
-            blob = await asyncio.to_thread(_blob_id, stored.body)
+        blob = await _hash(len(stored.body), functools.partial(_blob_id, stored.body))
         new = Entry(
             key=fetch.key,
             kind=ArtifactKind.METADATA,
@@ -267,7 +264,8 @@ class Engine:
     async def _store_metadata(self, entry: Entry, stored: Transformed) -> None:
         """The blob, then the index row and links (the row is written after the rename)."""
         try:
-            blob = await self._store_bytes(stored.body)
+            # Writing (and hashing) several MB must not hold up the loop either.
+            blob = await asyncio.to_thread(_write_blob, self.blobs, stored.body)
             if blob != entry.blob:  # the BlobStore names blobs by sha256, as computed here
                 raise StorageError(f"blob store named {entry.key} {blob}, not {entry.blob}")
             # Index writes go to a worker thread: a big page names thousands of files,
@@ -323,15 +321,6 @@ class Engine:
                 )
         except ValueError as exc:  # FormatError and the formats' own parse errors
             raise UpstreamError(f"upstream sent unusable metadata ({exc}): {mask(url)}") from exc
-
-    async def _store_bytes(self, body: bytes) -> BlobId:
-        writer = self.blobs.open_writer()
-        try:
-            writer.write(body)
-        except BaseException:
-            writer.abort()
-            raise
-        return await asyncio.to_thread(writer.commit)
 
     async def _download(self, fetch: Fetch) -> Served:
         download = self._downloads.get(fetch.key)
@@ -399,6 +388,23 @@ class Engine:
 def _run_paused(transform: Transform, body: bytes, content_type: str, url: str) -> Transformed:
     with gc_paused():
         return transform(body, content_type, url)
+
+
+async def _hash(size: int, work: Callable[[], _T]) -> _T:
+    """``work()`` hashing ``size`` bytes: in a worker thread when that would hold up
+    the loop."""
+    return work() if size <= OFF_LOOP_BYTES else await asyncio.to_thread(work)
+
+
+def _write_blob(blobs: BlobStore, body: bytes) -> BlobId:
+    """Store ``body`` as a blob (blocking: run off the loop)."""
+    writer = blobs.open_writer()
+    try:
+        writer.write(body)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.commit()
 
 
 def _blob_id(body: bytes) -> BlobId:
